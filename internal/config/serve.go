@@ -1,0 +1,179 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
+)
+
+// Serve is the configuration of gatehouse serve.
+//
+// Scalar settings are listed in Keys; structured sections added by later
+// features get a field with a toml tag and a file of their own in this
+// package.
+type Serve struct {
+	Listen          String   `toml:"listen"`
+	Data            String   `toml:"data"`
+	Upstream        String   `toml:"upstream"`
+	SumDB           String   `toml:"sumdb"`
+	SumDBURL        String   `toml:"sumdb_url"`
+	NoSumDB         List     `toml:"nosumdb"`
+	UpstreamTimeout Duration `toml:"upstream_timeout"`
+	MaxFetches      Int      `toml:"max_upstream_fetches"`
+	MaxZipSize      Int      `toml:"max_zip_size"`
+	LogFormat       String   `toml:"log_format"`
+	LogLevel        String   `toml:"log_level"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// MaxZipSizeLimit is the largest module zip the go command accepts (500 MiB).
+const MaxZipSizeLimit = 500 << 20
+
+// DefaultServe returns the zero-config settings.
+func DefaultServe() *Serve {
+	return &Serve{
+		Listen:          "127.0.0.1:3000",
+		Data:            "./gatehouse-data",
+		Upstream:        "https://proxy.golang.org",
+		SumDB:           "sum.golang.org",
+		UpstreamTimeout: Duration(2 * time.Minute),
+		MaxFetches:      32,
+		MaxZipSize:      MaxZipSizeLimit,
+		LogFormat:       "text",
+		LogLevel:        "info",
+		ShutdownTimeout: Duration(30 * time.Second),
+	}
+}
+
+// Keys lists the scalar settings of serve.
+func (c *Serve) Keys() []Key {
+	return []Key{
+		{Name: "listen", Value: &c.Listen, Usage: "`address` to listen on"},
+		{Name: "data", Value: &c.Data, Usage: "`directory` of the module store (GOPROXY=file:// layout)"},
+		{Name: "upstream", Value: &c.Upstream, Usage: "upstream proxies in GOPROXY `syntax`: ',' falls through on 404/410, '|' on any error"},
+		{Name: "sumdb", Value: &c.SumDB, Usage: "checksum database, as GOSUMDB: `name[+key]`; sum.golang.org has a known key"},
+		{Name: "sumdb-url", Value: &c.SumDBURL, Usage: "`URL` of the checksum database (default: first upstream + /sumdb/<name>)"},
+		{Name: "nosumdb", Value: &c.NoSumDB, Usage: "GONOSUMDB-style `patterns` exempt from checksum verification (a risk: see docs/security.md)"},
+		{Name: "upstream-timeout", Value: &c.UpstreamTimeout, Usage: "time limit for one upstream fetch"},
+		{Name: "max-upstream-fetches", Value: &c.MaxFetches, Usage: "upstream fetches in flight at once"},
+		{Name: "max-zip-size", Value: &c.MaxZipSize, Usage: "largest module zip accepted, in `bytes` (at most 500 MiB)"},
+		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
+		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
+		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long in-flight requests may take to finish on SIGTERM"},
+	}
+}
+
+// Validate checks every setting and returns the first problem as an *Error.
+func (c *Serve) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &Error{Key: key, Err: fmt.Errorf(format, args...)}
+	}
+	if _, _, err := net.SplitHostPort(string(c.Listen)); err != nil {
+		return bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.Data == "" {
+		return bad("data", "must not be empty")
+	}
+	if err := CheckProxyList(string(c.Upstream)); err != nil {
+		return &Error{Key: "upstream", Err: err}
+	}
+	if err := CheckSumDB(string(c.SumDB)); err != nil {
+		return &Error{Key: "sumdb", Err: err}
+	}
+	if c.SumDBURL != "" {
+		if err := checkHTTPURL(string(c.SumDBURL)); err != nil {
+			return &Error{Key: "sumdb-url", Err: err}
+		}
+	}
+	for _, p := range c.NoSumDB {
+		if err := CheckPattern(p); err != nil {
+			return &Error{Key: "nosumdb", Err: err}
+		}
+	}
+	if c.UpstreamTimeout == 0 {
+		return bad("upstream-timeout", "must be more than 0")
+	}
+	if c.MaxFetches < 1 || c.MaxFetches > 10000 {
+		return bad("max-upstream-fetches", "%d is outside 1..10000", c.MaxFetches)
+	}
+	if c.MaxZipSize < 1 || c.MaxZipSize > MaxZipSizeLimit {
+		return bad("max-zip-size", "%d is outside 1..%d", c.MaxZipSize, MaxZipSizeLimit)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return bad("log-format", "%q is not text or json", c.LogFormat)
+	}
+	switch strings.ToLower(string(c.LogLevel)) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// CheckProxyList checks GOPROXY syntax: URLs separated by ',' or '|'.
+func CheckProxyList(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("must name at least one proxy URL")
+	}
+	for _, u := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' }) {
+		u = strings.TrimSpace(u)
+		switch u {
+		case "":
+			return fmt.Errorf("empty entry in %q", s)
+		case "direct", "off":
+			return fmt.Errorf("%q is not supported as a public upstream: list proxy URLs (private modules are fetched directly, see docs/private-modules.md)", u)
+		}
+		if err := checkHTTPURL(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// CheckSumDB checks GOSUMDB syntax: a name, or name+key as printed by note.
+func CheckSumDB(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	if strings.ContainsAny(s, " \t") {
+		return fmt.Errorf("%q: give the URL with --sumdb-url, not after the name", s)
+	}
+	name, _, hasKey := strings.Cut(s, "+")
+	if !hasKey && name != "sum.golang.org" && name != "sum.golang.google.cn" {
+		return fmt.Errorf("%q has no known key: write it as name+key (the verifier key)", s)
+	}
+	return nil
+}
+
+// CheckPattern checks one GOPRIVATE-style pattern (a path.Match glob of path prefixes).
+func CheckPattern(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+		return fmt.Errorf("%q is not a module path pattern", p)
+	}
+	// Patterns are globs over path elements; check the literal prefix.
+	lit := p
+	if i := strings.IndexAny(p, "*?["); i >= 0 {
+		lit = strings.TrimSuffix(p[:i], "/")
+	}
+	if lit != "" {
+		if err := module.CheckImportPath(lit); err != nil && !strings.ContainsAny(p, "*?[") {
+			return fmt.Errorf("%q is not a module path pattern: %v", p, err)
+		}
+	}
+	return nil
+}
