@@ -1,0 +1,87 @@
+package fs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+)
+
+func TestCompliance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Backend {
+		s, err := New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// The layout is the module cache's: a name maps to the same relative path.
+func TestLayout(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(context.Background(), "github.com/!burnt!sushi/toml/@v/v1.0.0.mod", strings.NewReader("module x\n")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "github.com", "!burnt!sushi", "toml", "@v", "v1.0.0.mod"))
+	if err != nil || string(data) != "module x\n" {
+		t.Fatalf("file on disk: %q, %v", data, err)
+	}
+}
+
+// A symlink planted inside the store cannot lead a read outside it.
+func TestSymlinkEscape(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "m", "@v"), 0o755)
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "m", "@v", "v1.0.0.mod")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Open(context.Background(), "m/@v/v1.0.0.mod"); err == nil {
+		t.Error("Open followed a symlink out of the store")
+	}
+	if _, err := s.Open(context.Background(), "evil/secret"); err == nil {
+		t.Error("Open followed a directory symlink out of the store")
+	}
+	if err := s.Put(context.Background(), "evil/planted", strings.NewReader("x")); err == nil {
+		t.Error("Put wrote through a directory symlink out of the store")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "planted")); err == nil {
+		t.Error("file planted outside the store")
+	}
+}
+
+// A temp file left by a crash is never listed or served.
+func TestTempFilesHidden(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "m", "@v"), 0o755)
+	os.WriteFile(filepath.Join(dir, "m", "@v", tmpPrefix+"abc"), []byte("half"), 0o644)
+	s, _ := New(dir)
+	defer s.Close()
+	names, _ := s.List(context.Background(), "m/@v")
+	if len(names) != 0 {
+		t.Errorf("List shows %v", names)
+	}
+	if _, err := s.Open(context.Background(), "m/@v/"+tmpPrefix+"abc"); err == nil {
+		t.Error("Open served a temp file")
+	}
+}
