@@ -1,0 +1,112 @@
+package goproxy
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/module"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		path string
+		want Request
+	}{
+		{"/golang.org/x/mod/@v/list", Request{Module: "golang.org/x/mod", Kind: KindList}},
+		{"/golang.org/x/mod/@latest", Request{Module: "golang.org/x/mod", Kind: KindLatest}},
+		{"/golang.org/x/mod/@v/v0.1.0.info", Request{Module: "golang.org/x/mod", Version: "v0.1.0", Kind: KindInfo}},
+		{"/golang.org/x/mod/@v/v0.1.0.mod", Request{Module: "golang.org/x/mod", Version: "v0.1.0", Kind: KindMod}},
+		{"/golang.org/x/mod/@v/v0.1.0.zip", Request{Module: "golang.org/x/mod", Version: "v0.1.0", Kind: KindZip}},
+		{"/github.com/!burnt!sushi/toml/@v/v1.6.0.zip", Request{Module: "github.com/BurntSushi/toml", Version: "v1.6.0", Kind: KindZip}},
+		{"/example.com/m/v2/@v/v2.0.0-20200101000000-abcdefabcdef.info", Request{Module: "example.com/m/v2", Version: "v2.0.0-20200101000000-abcdefabcdef", Kind: KindInfo}},
+		{"/example.com/m/@v/v2.0.0+incompatible.mod", Request{Module: "example.com/m", Version: "v2.0.0+incompatible", Kind: KindMod}},
+		{"/example.com/m/@v/v1.0.0-!r!c1.zip", Request{Module: "example.com/m", Version: "v1.0.0-RC1", Kind: KindZip}},
+		{"/gopkg.in/yaml.v3/@v/v3.0.1.mod", Request{Module: "gopkg.in/yaml.v3", Version: "v3.0.1", Kind: KindMod}},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.path)
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.path, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	for _, p := range []string{
+		"",
+		"golang.org/x/mod/@v/list",                 // no leading slash
+		"/",                                        // not protocol
+		"/golang.org/x/mod",                        // not protocol
+		"/golang.org/x/mod/@v/",                    // no file
+		"/golang.org/x/mod/@v/v1.0.0.tar",          // unknown kind
+		"/golang.org/x/mod/@v/master.info",         // not a semantic version
+		"/golang.org/x/mod/@v/v1.0.info",           // not canonical
+		"/golang.org/x/mod/@v/v1.0.0+meta.zip",     // build metadata
+		"/golang.org/x/mod/@v/-x.info",             // flag-like
+		"/golang.org/x/mod/@v/--upload-pack=x.zip", // flag-like
+		"/-x/@v/list",                              // flag-like path
+		"/github.com/BurntSushi/toml/@v/list",      // uppercase must be escaped
+		"/golang.org/x/../../etc/passwd/@v/list",   // traversal
+		"/golang.org/x/./mod/@v/list",              // dot element
+		"/golang.org//x/mod/@v/list",               // empty element
+		"/golang.org/x/mod/@v/../../../etc/passwd.zip",
+		"/golang.org%2fx%2fmod/@v/list",          // encoded slash
+		"/golang.org/x/mod/@v/v1.0.0%2ezip",      // encoding
+		"/golang.org/x/mod\x00/@v/list",          // NUL
+		"/golang.org/x/mod/@v/v1.0.0.zip\x00",    // NUL
+		"/golang.org/x/mod/@v/v1.0.0\\..\\x.zip", // backslash
+		"/example.com/m/v2/@v/v1.0.0.zip",        // major version mismatch
+		"/example.com/m/@v/v2.0.0.zip",           // needs /v2 or +incompatible
+		"/" + strings.Repeat("a/", 600) + "@v/list",
+		"/example.com/m/@v/v1.0.0-!r!c1!.zip", // bad escape
+		"/example.com/m/@v/list/x",
+		"/example.com/m /@v/list",
+	} {
+		r, err := Parse(p)
+		if err == nil {
+			t.Errorf("Parse(%q) = %+v, want error", p, r)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("Parse(%q) error has more than one line: %q", p, err)
+		}
+	}
+}
+
+// FuzzParse checks that Parse never panics, and that whatever it accepts
+// names a safe storage object that escapes back to the same path.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"/golang.org/x/mod/@v/list", "/golang.org/x/mod/@latest", "/golang.org/x/mod/@v/v0.1.0.zip",
+		"/github.com/!burnt!sushi/toml/@v/v1.6.0.info", "/example.com/m/@v/v2.0.0+incompatible.mod",
+		"/a/../b/@v/list", "/x%2fy/@v/list", "/-x/@v/v1.0.0.zip", "/gopkg.in/yaml.v3/@v/v3.0.1.mod",
+		"/example.com/m/@v/v1.0.0-!r!c1.zip",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		r, err := Parse(p)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(r.Module, "-") || strings.HasPrefix(r.Version, "-") {
+			t.Fatalf("accepted flag-like %+v", r)
+		}
+		var name string
+		switch r.Kind {
+		case KindList, KindLatest:
+			name = ListName(r.Module)
+		default:
+			name = r.StorageName()
+		}
+		if err := storage.CheckName(name); err != nil {
+			t.Fatalf("Parse(%q) = %+v gives unsafe storage name %q: %v", p, r, name, err)
+		}
+		esc, _ := module.EscapePath(r.Module)
+		if !strings.HasPrefix(p, "/"+esc+"/@") {
+			t.Fatalf("Parse(%q) = %+v does not round-trip to %q", p, r, name)
+		}
+	})
+}
