@@ -40,9 +40,9 @@ const SumDBName = "sum.gatehouse.test"
 type Server struct {
 	URL string // base URL of the GOPROXY (no trailing slash)
 
-	vkey   string
-	sumdb  http.Handler
-	server *httptest.Server
+	skey, vkey string
+	sumdb      http.Handler
+	server     *httptest.Server
 
 	mu       sync.Mutex
 	mods     map[string]map[string]*Version // path → version → artifacts
@@ -60,6 +60,18 @@ type Version struct {
 // New starts a test upstream holding every fixture and registers its shutdown.
 func New(t testing.TB) *Server {
 	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, SumDBName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewWithKey(t, skey, vkey)
+}
+
+// NewWithKey is New with a given signer and verifier key, so that a test can
+// start a second database under the same key that disagrees with the first
+// (a fork, or a rollback).
+func NewWithKey(t testing.TB, skey, vkey string) *Server {
+	t.Helper()
 	s := &Server{mods: map[string]map[string]*Version{}, tampered: map[string][]byte{}, counts: map[string]int{}}
 	names, err := fixtures.ReadDir("testdata/mod")
 	if err != nil {
@@ -71,11 +83,7 @@ func New(t testing.TB) *Server {
 			t.Fatalf("fixture %s: %v", n.Name(), err)
 		}
 	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, SumDBName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.vkey = vkey
+	s.skey, s.vkey = skey, vkey
 	s.sumdb = sumdb.NewServer(sumdb.NewTestServer(skey, s.goSum))
 	s.server = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.server.URL
@@ -86,6 +94,9 @@ func New(t testing.TB) *Server {
 // GOSUMDB returns the GOSUMDB (or gatehouse --sumdb) value that trusts this
 // server's checksum database: the verifier key, which starts with the name.
 func (s *Server) GOSUMDB() string { return s.vkey }
+
+// SignerKey returns the checksum database's private signer key.
+func (s *Server) SignerKey() string { return s.skey }
 
 // SumDBURL returns the URL of the checksum database.
 func (s *Server) SumDBURL() string { return s.URL + "/sumdb/" + SumDBName }

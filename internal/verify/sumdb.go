@@ -1,0 +1,272 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb"
+)
+
+// KnownKeys are the verifier keys of public checksum databases that cmd/go
+// also knows by name.
+var KnownKeys = map[string]string{
+	"sum.golang.org":       "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ugs/bP+1IOAKfuZg",
+	"sum.golang.google.cn": "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ugs/bP+1IOAKfuZg",
+}
+
+// SumDBOptions configures a SumDB checker.
+type SumDBOptions struct {
+	// Key is the GOSUMDB value: a known name or a verifier key ("name+hash+key").
+	Key string
+	// URL is where the database is served, e.g. https://proxy.golang.org/sumdb/sum.golang.org.
+	URL string
+	// StateDir keeps the latest verified tree head and cached tiles, so a
+	// log that was rolled back or forked is detected across restarts.
+	StateDir string
+	// NoSumDB lists GONOSUMDB-style patterns that are not checked at all.
+	NoSumDB []string
+	Client  *http.Client
+	Timeout time.Duration // per remote read; 0 means 30s
+	Logger  *slog.Logger
+}
+
+// SumDB is a Checker backed by a checksum database such as sum.golang.org.
+type SumDB struct {
+	name    string
+	client  *sumdb.Client
+	ops     *clientOps
+	noSumDB string
+	log     *slog.Logger
+}
+
+// NewSumDB returns a Checker for the checksum database described by opts.
+func NewSumDB(opts SumDBOptions) (*SumDB, error) {
+	vkey := opts.Key
+	if k, ok := KnownKeys[opts.Key]; ok {
+		vkey = k
+	}
+	name, _, ok := strings.Cut(vkey, "+")
+	if !ok {
+		return nil, fmt.Errorf("checksum database %q: no verifier key known; give name+key", opts.Key)
+	}
+	if opts.URL == "" {
+		return nil, fmt.Errorf("checksum database %s: no URL", name)
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	if opts.Client == nil {
+		opts.Client = http.DefaultClient
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ops := &clientOps{
+		name: name, vkey: vkey, url: strings.TrimSuffix(opts.URL, "/"),
+		dir: opts.StateDir, client: opts.Client, timeout: opts.Timeout, log: opts.Logger,
+	}
+	c := sumdb.NewClient(ops)
+	s := &SumDB{name: name, client: c, ops: ops, noSumDB: strings.Join(opts.NoSumDB, ","), log: opts.Logger}
+	return s, nil
+}
+
+// Name returns the database's name, e.g. "sum.golang.org".
+func (s *SumDB) Name() string { return s.name }
+
+// Skipped reports whether path is exempt from checking by NoSumDB.
+func (s *SumDB) Skipped(path string) bool {
+	return s.noSumDB != "" && module.MatchPrefixPatterns(s.noSumDB, path)
+}
+
+// Check looks path@version up in the checksum database (verifying the
+// record's inclusion in the signed log) and compares hashes.
+func (s *SumDB) Check(ctx context.Context, path, version, h1 string) error {
+	if s.Skipped(path) {
+		s.log.Warn("checksum database lookup skipped (nosumdb)", "module", path, "version", version)
+		return nil
+	}
+	lines, err := s.client.Lookup(path, version)
+	if err != nil {
+		// The client reports ErrSecurity with %v, so it cannot be matched
+		// with errors.Is; its SecurityError callback is what tells. The
+		// state stays bad: a database that forked is not trusted again.
+		if msg := s.ops.lastSecurityError(); msg != "" {
+			return &SecurityError{Name: s.name, Msg: msg}
+		}
+		return fmt.Errorf("verifying %s@%s: checksum database %s: %w", path, version, s.name, err)
+	}
+	prefix := path + " " + version + " "
+	for _, line := range lines {
+		if strings.HasPrefix(line, prefix) {
+			want := strings.TrimPrefix(line, prefix)
+			if want == h1 {
+				return nil
+			}
+			return &MismatchError{Path: path, Version: strings.TrimSuffix(version, "/go.mod"), Got: h1, Want: want, Authority: s.name + mismatchWhat(version)}
+		}
+	}
+	return fmt.Errorf("verifying %s@%s: checksum database %s has no hash for it", path, version, s.name)
+}
+
+func mismatchWhat(version string) string {
+	if strings.HasSuffix(version, "/go.mod") {
+		return " (go.mod)"
+	}
+	return ""
+}
+
+// SecurityError means the checksum database itself misbehaved: its signed
+// tree is inconsistent with one verified before (a fork or a rollback).
+type SecurityError struct {
+	Name string
+	Msg  string
+}
+
+func (e *SecurityError) Error() string {
+	return "SECURITY ERROR: checksum database " + e.Name + " is inconsistent with the tree verified earlier; refusing to verify"
+}
+
+// clientOps connects sumdb.Client to HTTP and to files in the state dir.
+type clientOps struct {
+	name, vkey, url string
+	dir             string
+	client          *http.Client
+	timeout         time.Duration
+	log             *slog.Logger
+
+	mu     sync.Mutex // guards the latest file and secMsg
+	secMsg string
+}
+
+func (o *clientOps) ReadRemote(path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", o.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		first, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		line, _, _ := strings.Cut(string(first), "\n")
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(line))
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+}
+
+// latestFile holds the newest signed tree head this gatehouse has verified.
+func (o *clientOps) latestFile() string { return filepath.Join(o.dir, "latest") }
+
+func (o *clientOps) ReadConfig(file string) ([]byte, error) {
+	if file == "key" {
+		return []byte(o.vkey), nil
+	}
+	if file != o.name+"/latest" {
+		return nil, fmt.Errorf("unknown config file %q", file)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	data, err := os.ReadFile(o.latestFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return []byte{}, nil
+	}
+	return data, err
+}
+
+func (o *clientOps) WriteConfig(file string, old, new []byte) error {
+	if file != o.name+"/latest" {
+		return fmt.Errorf("unknown config file %q", file)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	cur, err := os.ReadFile(o.latestFile())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if !bytes.Equal(cur, old) {
+		return sumdb.ErrWriteConflict
+	}
+	return writeFileAtomic(o.latestFile(), new)
+}
+
+// cachePath maps a cache file name ("<name>/tile/8/0/001") to a path in the
+// state dir; names come from sumdb.Client, never from a request.
+func (o *clientOps) cachePath(file string) (string, bool) {
+	rest, ok := strings.CutPrefix(file, o.name+"/")
+	if !ok || strings.Contains(rest, "..") {
+		return "", false
+	}
+	return filepath.Join(o.dir, "cache", filepath.FromSlash(rest)), true
+}
+
+func (o *clientOps) ReadCache(file string) ([]byte, error) {
+	p, ok := o.cachePath(file)
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return os.ReadFile(p)
+}
+
+func (o *clientOps) WriteCache(file string, data []byte) {
+	p, ok := o.cachePath(file)
+	if !ok {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
+		writeFileAtomic(p, data)
+	}
+}
+
+func (o *clientOps) Log(msg string) { o.log.Info("checksum database: " + msg) }
+
+func (o *clientOps) SecurityError(msg string) {
+	o.mu.Lock()
+	o.secMsg = msg
+	o.mu.Unlock()
+	o.log.Error("SECURITY ERROR from checksum database client", "sumdb", o.name, "detail", msg)
+}
+
+func (o *clientOps) lastSecurityError() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.secMsg
+}
+
+// writeFileAtomic writes data to a temp file beside name and renames it.
+func writeFileAtomic(name string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
+}
