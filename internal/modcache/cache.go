@@ -1,0 +1,283 @@
+// Package modcache is the core of gatehouse: it answers for module artifacts
+// from storage, and on a miss fetches them from their upstream once (however
+// many clients ask at the same time), verifies them, and stores them
+// atomically before anyone is served.
+package modcache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
+	"github.com/gatehouse-dev/gatehouse/internal/verify"
+)
+
+// A Route says where a module comes from and who vouches for its bytes.
+type Route struct {
+	Name    string          // for logs: "public", "private"
+	Source  upstream.Source // where artifacts are fetched
+	Checker verify.Checker  // nil: not verified (a logged, documented risk)
+	// Private routes never reveal upstream details (host names, VCS
+	// errors) in errors meant for clients.
+	Private bool
+}
+
+// Options configures a Cache.
+type Options struct {
+	Store      storage.Backend
+	Route      func(modPath string) Route
+	TempDir    string        // where zips are staged while verified
+	MaxFetches int           // upstream fetches in flight at once
+	Timeout    time.Duration // for one upstream fetch
+	MaxZipSize int64
+	Logger     *slog.Logger
+}
+
+// Cache serves artifacts from storage and fills it from upstreams.
+type Cache struct {
+	opts  Options
+	log   *slog.Logger
+	group singleflight.Group
+	slots chan struct{} // bounds upstream fetches; hits never take one
+	locks [64]sync.Mutex
+
+	lastUpstreamOK   atomic.Int64 // unix nanos of the last answer from an upstream
+	lastUpstreamFail atomic.Int64
+}
+
+// New returns a Cache.
+func New(opts Options) (*Cache, error) {
+	if opts.Store == nil || opts.Route == nil {
+		return nil, errors.New("modcache: Store and Route are required")
+	}
+	if opts.MaxFetches <= 0 {
+		opts.MaxFetches = 32
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if opts.MaxZipSize <= 0 {
+		opts.MaxZipSize = 500 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
+		return nil, err
+	}
+	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches)}, nil
+}
+
+// Route returns the route of a module path.
+func (c *Cache) Route(modPath string) Route { return c.opts.Route(modPath) }
+
+// Source says where an answer came from, for logs and the audit trail.
+type Source string
+
+const (
+	FromCache    Source = "cache"
+	FromUpstream Source = "upstream"
+)
+
+// Artifact is an open stored .info, .mod or .zip.
+type Artifact struct {
+	storage.Object
+	Source Source
+	H1     string // hash verified during this request, if it fetched
+}
+
+// Open returns the artifact of kind (info, mod or zip) for path@version,
+// fetching and verifying it first if it is not stored yet.
+func (c *Cache) Open(ctx context.Context, modPath, version string, kind goproxy.Kind) (*Artifact, error) {
+	name := goproxy.ArtifactName(modPath, version, kind)
+	obj, err := c.opts.Store.Open(ctx, name)
+	if err == nil {
+		return &Artifact{Object: obj, Source: FromCache}, nil
+	}
+	if !errors.Is(err, storage.ErrNotExist) {
+		return nil, &StorageError{err}
+	}
+	v, err := c.flight(ctx, name, func(ctx context.Context) (any, error) {
+		// Another replica or an earlier flight may have stored it meanwhile.
+		if _, err := c.opts.Store.Stat(ctx, name); err == nil {
+			return "", nil
+		}
+		return c.fetch(ctx, modPath, version, kind, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	obj, err = c.opts.Store.Open(ctx, name)
+	if err != nil {
+		return nil, &StorageError{err}
+	}
+	return &Artifact{Object: obj, Source: FromUpstream, H1: v.(string)}, nil
+}
+
+// ReadInfo returns the stored or fetched .info of path@version, decoded.
+func (c *Cache) ReadInfo(ctx context.Context, modPath, version string) (*Info, error) {
+	data, err := c.readAll(ctx, modPath, version, goproxy.KindInfo, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	return parseInfo(data, version)
+}
+
+// ReadGoMod returns the stored or fetched (and verified) go.mod of path@version.
+func (c *Cache) ReadGoMod(ctx context.Context, modPath, version string) ([]byte, error) {
+	return c.readAll(ctx, modPath, version, goproxy.KindMod, 16<<20)
+}
+
+func (c *Cache) readAll(ctx context.Context, modPath, version string, kind goproxy.Kind, limit int64) ([]byte, error) {
+	a, err := c.Open(ctx, modPath, version, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return io.ReadAll(io.LimitReader(a, limit))
+}
+
+// flight runs fetch once per key at a time. The fetch is detached from the
+// cancellation of the request that started it (others may be waiting for
+// it), bounded by the upstream timeout, and takes one upstream slot.
+func (c *Cache) flight(ctx context.Context, key string, fetch func(context.Context) (any, error)) (any, error) {
+	ch := c.group.DoChan(key, func() (v any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				c.log.Error("panic during upstream fetch", "key", key, "panic", fmt.Sprint(p))
+				v, err = nil, fmt.Errorf("internal error fetching %s", key)
+			}
+		}()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+		defer cancel()
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-fctx.Done():
+			return nil, &UpstreamError{Err: fmt.Errorf("waiting for an upstream slot: %w", fctx.Err())}
+		}
+		v, err = fetch(fctx)
+		c.noteUpstream(err)
+		return v, err
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Cache) noteUpstream(err error) {
+	now := time.Now().UnixNano()
+	var ue *UpstreamError
+	if err == nil || errors.Is(err, upstream.ErrNotFound) || !errors.As(err, &ue) {
+		c.lastUpstreamOK.Store(now)
+	} else {
+		c.lastUpstreamFail.Store(now)
+	}
+}
+
+// UpstreamHealth reports when an upstream last answered and last failed.
+func (c *Cache) UpstreamHealth() (lastOK, lastFail time.Time) {
+	ok, fail := c.lastUpstreamOK.Load(), c.lastUpstreamFail.Load()
+	if ok != 0 {
+		lastOK = time.Unix(0, ok)
+	}
+	if fail != 0 {
+		lastFail = time.Unix(0, fail)
+	}
+	return lastOK, lastFail
+}
+
+// lock serialises updates of one module's stored list.
+func (c *Cache) lock(modPath string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(modPath))
+	return &c.locks[h.Sum32()%uint32(len(c.locks))]
+}
+
+// updateList rewrites the stored @v/list from the versions in storage, so
+// the store stays a valid GOPROXY=file:// tree. It is derived from the
+// directory, not appended to, so it cannot drift from what is stored.
+func (c *Cache) updateList(ctx context.Context, modPath string) error {
+	mu := c.lock(modPath)
+	mu.Lock()
+	defer mu.Unlock()
+	versions, err := c.storedVersions(ctx, modPath)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, v := range versions {
+		if !module.IsPseudoVersion(v) {
+			b.WriteString(v + "\n")
+		}
+	}
+	return c.opts.Store.Put(ctx, goproxy.ListName(modPath), strings.NewReader(b.String()))
+}
+
+// storedVersions returns the versions with any artifact in storage, sorted.
+func (c *Cache) storedVersions(ctx context.Context, modPath string) ([]string, error) {
+	names, err := c.opts.Store.List(ctx, path.Dir(goproxy.ListName(modPath)))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var versions []string
+	for _, n := range names {
+		ext := path.Ext(n)
+		if ext != ".info" && ext != ".mod" && ext != ".zip" {
+			continue
+		}
+		v, err := module.UnescapeVersion(strings.TrimSuffix(n, ext))
+		if err != nil || !semver.IsValid(v) || seen[v] {
+			continue
+		}
+		seen[v] = true
+		versions = append(versions, v)
+	}
+	sort.Slice(versions, func(i, j int) bool { return semver.Compare(versions[i], versions[j]) < 0 })
+	return versions, nil
+}
+
+// Info is the decoded .info of a version.
+type Info struct {
+	Version string
+	Time    time.Time
+}
+
+func parseInfo(data []byte, want string) (*Info, error) {
+	var info Info
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, &InvalidError{Msg: "invalid .info JSON"}
+	}
+	if !semver.IsValid(info.Version) || module.CanonicalVersion(info.Version) != info.Version {
+		return nil, &InvalidError{Msg: fmt.Sprintf(".info has invalid version %q", info.Version)}
+	}
+	if want != "" && info.Version != want {
+		return nil, &InvalidError{Msg: fmt.Sprintf(".info is for %s, not %s", info.Version, want)}
+	}
+	return &info, nil
+}

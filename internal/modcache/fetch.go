@@ -1,0 +1,125 @@
+package modcache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/verify"
+)
+
+// fetch gets one artifact from the module's route, verifies it and stores
+// it under name. It returns the verified h1 hash for .mod and .zip.
+func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy.Kind, name string) (string, error) {
+	route := c.opts.Route(modPath)
+	log := c.log.With("module", modPath, "version", version, "kind", string(kind), "route", route.Name)
+	var h1 string
+	var put func() error
+	switch kind {
+	case goproxy.KindInfo:
+		data, err := route.Source.Info(ctx, modPath, version)
+		if err != nil {
+			return "", upstreamErr(err)
+		}
+		if _, err := parseInfo(data, version); err != nil {
+			return "", err
+		}
+		put = func() error { return c.opts.Store.Put(ctx, name, bytes.NewReader(data)) }
+
+	case goproxy.KindMod:
+		data, err := route.Source.GoMod(ctx, modPath, version)
+		if err != nil {
+			return "", upstreamErr(err)
+		}
+		if h1, err = verify.HashMod(data); err != nil {
+			return "", err
+		}
+		if err := c.check(ctx, route, modPath, version+"/go.mod", h1, log); err != nil {
+			return "", err
+		}
+		put = func() error { return c.opts.Store.Put(ctx, name, bytes.NewReader(data)) }
+
+	case goproxy.KindZip:
+		tmp, hash, err := c.downloadZip(ctx, route, modPath, version)
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		h1 = hash
+		if err := c.check(ctx, route, modPath, version, h1, log); err != nil {
+			return "", err
+		}
+		put = func() error {
+			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			return c.opts.Store.Put(ctx, name, tmp)
+		}
+
+	default:
+		return "", fmt.Errorf("modcache: cannot fetch kind %q", kind)
+	}
+	if err := put(); err != nil {
+		return "", &StorageError{err}
+	}
+	if err := c.updateList(ctx, modPath); err != nil {
+		log.Warn("updating stored version list", "err", err)
+	}
+	log.Info("stored from upstream", "h1", h1)
+	return h1, nil
+}
+
+// downloadZip streams the zip to a temp file (never into memory), enforcing
+// the size limit, and checks it with x/mod's zip.CheckZip. It returns the
+// open file and its h1 hash.
+func (c *Cache) downloadZip(ctx context.Context, route Route, modPath, version string) (*os.File, string, error) {
+	rc, err := route.Source.Zip(ctx, modPath, version)
+	if err != nil {
+		return nil, "", upstreamErr(err)
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(c.opts.TempDir, "zip-")
+	if err != nil {
+		return nil, "", &StorageError{err}
+	}
+	fail := func(err error) (*os.File, string, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, "", err
+	}
+	n, err := io.Copy(tmp, io.LimitReader(rc, c.opts.MaxZipSize+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return fail(&UpstreamError{Err: ctx.Err()})
+		}
+		return fail(&UpstreamError{Err: fmt.Errorf("reading zip: %w", err)})
+	}
+	if n > c.opts.MaxZipSize {
+		return fail(&InvalidError{Msg: fmt.Sprintf("module zip is larger than the %d-byte limit", c.opts.MaxZipSize)})
+	}
+	h1, err := verify.CheckZipFile(modPath, version, tmp.Name())
+	if err != nil {
+		return fail(&InvalidError{Msg: err.Error()})
+	}
+	return tmp, h1, nil
+}
+
+// check asks the route's Checker to vouch for h1.
+func (c *Cache) check(ctx context.Context, route Route, modPath, version, h1 string, log interface {
+	Warn(string, ...any)
+	Error(string, ...any)
+}) error {
+	if route.Checker == nil {
+		log.Warn("stored without checksum verification", "h1", h1)
+		return nil
+	}
+	err := route.Checker.Check(ctx, modPath, version, h1)
+	if err != nil {
+		log.Error("verification failed; nothing stored", "err", err)
+	}
+	return err
+}
