@@ -103,13 +103,19 @@ func newFlagSet(env *cmdEnv, name, synopsis string) *flag.FlagSet {
 // parseFlags parses args and maps the outcome to an exit code: -1 to go on,
 // 0 after --help (printed to stdout), 2 on a bad flag.
 func parseFlags(env *cmdEnv, fs *flag.FlagSet, args []string) int {
+	// The flag package prints the usage itself on any error; print it only
+	// for --help, to stdout, and keep errors to one line plus a hint.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(env.stdout)
 		fs.Usage()
 		return 0
 	}
 	if err != nil {
+		fmt.Fprintf(env.stderr, "run 'gatehouse %s --help' for usage\n", fs.Name())
 		return 2
 	}
 	return -1

@@ -59,12 +59,12 @@ func (c *Serve) Keys() []Key {
 		{Name: "sumdb", Value: &c.SumDB, Usage: "checksum database, as GOSUMDB: `name[+key]`; sum.golang.org has a known key"},
 		{Name: "sumdb-url", Value: &c.SumDBURL, Usage: "`URL` of the checksum database (default: first upstream + /sumdb/<name>)"},
 		{Name: "nosumdb", Value: &c.NoSumDB, Usage: "GONOSUMDB-style `patterns` exempt from checksum verification (a risk: see docs/security.md)"},
-		{Name: "upstream-timeout", Value: &c.UpstreamTimeout, Usage: "time limit for one upstream fetch"},
-		{Name: "max-upstream-fetches", Value: &c.MaxFetches, Usage: "upstream fetches in flight at once"},
+		{Name: "upstream-timeout", Value: &c.UpstreamTimeout, Usage: "time limit for one upstream fetch (`duration`)"},
+		{Name: "max-upstream-fetches", Value: &c.MaxFetches, Usage: "upstream `fetches` in flight at once"},
 		{Name: "max-zip-size", Value: &c.MaxZipSize, Usage: "largest module zip accepted, in `bytes` (at most 500 MiB)"},
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
-		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long in-flight requests may take to finish on SIGTERM"},
+		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
 	}
 }
 

@@ -281,3 +281,6 @@ func parseInfo(data []byte, want string) (*Info, error) {
 	}
 	return &info, nil
 }
+
+// Writable reports whether the store takes writes (for readiness).
+func (c *Cache) Writable(ctx context.Context) error { return c.opts.Store.Writable(ctx) }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
+	"github.com/gatehouse-dev/gatehouse/internal/sumdb"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
+	"github.com/gatehouse-dev/gatehouse/internal/verify"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "run the module proxy (GOPROXY server)",
+		run:     runServe,
+	})
+}
+
+func runServe(ctx context.Context, env *cmdEnv, args []string) int {
+	cfg := config.DefaultServe()
+	fs := newFlagSet(env, "serve", "serve [flags]\n\nRuns the GOPROXY server. Every flag is also an environment variable\nand a key of the TOML file given with --config (see docs/configuration.md).")
+	keys := cfg.Keys()
+	configFile := config.Bind(fs, keys)
+	if code := parseFlags(env, fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.stderr, "gatehouse serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
+		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
+		return 2
+	}
+	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
+
+	srv, err := buildServer(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", string(cfg.Listen))
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		return 1
+	}
+	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
+		"upstream", string(cfg.Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion())
+	if err := srv.Serve(ctx, ln, nil, time.Duration(cfg.ShutdownTimeout)); err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// buildServer wires storage, upstream, verification and cache into a server.
+func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
+	dataDir := string(cfg.Data)
+	store, err := fs.New(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	stateDir := filepath.Join(dataDir, ".gatehouse")
+	client := &http.Client{Transport: upstreamTransport()}
+	chain, err := upstream.ParseChain(string(cfg.Upstream), client)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	name := sumDBName(string(cfg.SumDB))
+	sumURL := string(cfg.SumDBURL)
+	if sumURL == "" {
+		sumURL = chain.First().URL() + "/sumdb/" + name
+	}
+	checker, err := verify.NewSumDB(verify.SumDBOptions{
+		Key: string(cfg.SumDB), URL: sumURL, StateDir: filepath.Join(stateDir, "sumdb", name),
+		NoSumDB: cfg.NoSumDB, Client: client, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cache, err := modcache.New(modcache.Options{
+		Store: store,
+		Route: func(string) modcache.Route {
+			return modcache.Route{Name: "public", Source: chain, Checker: checker}
+		},
+		TempDir:    filepath.Join(stateDir, "tmp"),
+		MaxFetches: int(cfg.MaxFetches),
+		Timeout:    time.Duration(cfg.UpstreamTimeout),
+		MaxZipSize: int64(cfg.MaxZipSize),
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var sumdbs sumdb.Registry
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log})
+	probeURL := chain.First().URL() + "/"
+	return server.New(server.Options{
+		Cache:  cache,
+		SumDB:  &sumdbs,
+		Logger: log,
+		UpstreamProbe: func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		},
+	}), nil
+}
+
+// sumDBName returns the database name of a GOSUMDB-style value.
+func sumDBName(s string) string {
+	name, _, _ := strings.Cut(s, "+")
+	return name
+}
+
+func upstreamTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	t.ResponseHeaderTimeout = time.Minute
+	return t
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

@@ -1,0 +1,264 @@
+// Package server assembles gatehouse's HTTP service: the middleware chain
+// (request id, panic recovery, access log), the protocol and checksum
+// database routes, health endpoints, and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
+)
+
+// Options configures a Server.
+type Options struct {
+	Cache  *modcache.Cache
+	SumDB  http.Handler // serves /sumdb/...; nil: 404
+	Logger *slog.Logger
+
+	// Gates decide, in order, whether a parsed protocol request may go on,
+	// and which versions a caller may see.
+	Gates []Gate
+	// Middleware wraps the routes, inside request id, recovery and
+	// logging, in order (the first is outermost): authentication and the
+	// like. They may record facts in reqlog.From(r.Context()).
+	Middleware []func(http.Handler) http.Handler
+	// OnDone is called once per request after it is answered, with the
+	// complete record (for the audit log).
+	OnDone func(*reqlog.Entry)
+	// UpstreamProbe checks that the upstream answers, for /readyz, when no
+	// upstream request succeeded recently.
+	UpstreamProbe func(context.Context) error
+}
+
+// Server is gatehouse's HTTP service.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	handler http.Handler
+
+	probeMu  sync.Mutex
+	probeAt  time.Time
+	probeErr error
+}
+
+// New returns a Server.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	if opts.SumDB != nil {
+		mux.Handle("/sumdb/", opts.SumDB)
+	}
+	mux.HandleFunc("/", s.serveProtocol)
+	var h http.Handler = mux
+	for i := len(opts.Middleware) - 1; i >= 0; i-- {
+		h = opts.Middleware[i](h)
+	}
+	s.handler = s.logged(s.recovered(onlyGetHead(h)))
+	return s
+}
+
+// Handler returns the whole HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: it
+// stops accepting, lets in-flight requests finish for up to grace, and
+// returns. tlsConfig may be nil for plain HTTP.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: finishing in-flight requests", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// logged assigns the request id, records the request's facts, writes one
+// access log line, and calls OnDone.
+func (s *Server) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDRE.MatchString(id) {
+			id = newRequestID()
+		}
+		e := &reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			e.Client = host
+		}
+		w.Header().Set("X-Request-Id", id)
+		rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
+		e.Status, e.Bytes = rw.status, rw.bytes
+		attrs := []any{
+			"id", id, "method", r.Method, "path", r.URL.Path, "status", rw.status,
+			"bytes", rw.bytes, "duration", time.Since(e.Start).Round(time.Microsecond), "client", e.Client,
+		}
+		if e.Source != "" {
+			attrs = append(attrs, "cache", cacheWord(e.Source))
+		}
+		if e.Identity != "" {
+			attrs = append(attrs, "identity", e.Identity)
+		}
+		if e.Decision != "" && e.Decision != "allow" {
+			attrs = append(attrs, "decision", e.Decision, "reason", e.Reason)
+		}
+		s.log.Info("request", attrs...)
+		if s.opts.OnDone != nil && e.Kind != "" {
+			s.opts.OnDone(e)
+		}
+	})
+}
+
+func cacheWord(source string) string {
+	if source == string(modcache.FromCache) {
+		return "hit"
+	}
+	return "miss"
+}
+
+// recovered turns a panic into a 500 and a log line with the stack; the
+// client sees no internals.
+func (s *Server) recovered(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				writeError(w, http.StatusInternalServerError, "internal error; the request id is "+reqlog.From(r.Context()).ID)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func onlyGetHead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed: a module proxy is read-only")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recorder captures the status and body size for the log.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// readyz is ready when storage takes writes and the upstream answered in
+// the last minute (or answers a probe now; probes are cached for 10s).
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Cache.Writable(ctx); err != nil {
+		s.log.Warn("readyz: storage not writable", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "not ready: storage is not writable")
+		return
+	}
+	if err := s.upstreamReady(ctx); err != nil {
+		s.log.Warn("readyz: upstream not reachable", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "not ready: upstream is not reachable")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *Server) upstreamReady(ctx context.Context) error {
+	lastOK, lastFail := s.opts.Cache.UpstreamHealth()
+	if !lastOK.IsZero() && lastOK.After(lastFail) && time.Since(lastOK) < time.Minute {
+		return nil
+	}
+	if s.opts.UpstreamProbe == nil {
+		return nil
+	}
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	if time.Since(s.probeAt) < 10*time.Second {
+		return s.probeErr
+	}
+	s.probeErr = s.opts.UpstreamProbe(ctx)
+	s.probeAt = time.Now()
+	return s.probeErr
+}

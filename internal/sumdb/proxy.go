@@ -1,0 +1,206 @@
+// Package sumdb serves checksum databases to go commands at
+// /sumdb/<name>/...: a proxy of a public database (with its immutable tiles
+// cached in the store), and a registry of databases by name.
+package sumdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// Proxy forwards a public checksum database to clients.
+type Proxy struct {
+	Name    string // e.g. "sum.golang.org"
+	URL     string // where the database is served, e.g. https://proxy.golang.org/sumdb/sum.golang.org
+	Store   storage.Backend
+	Client  *http.Client
+	Timeout time.Duration
+	Logger  *slog.Logger
+	// Private reports module paths that must never be sent to this
+	// database; their lookups are refused here.
+	Private func(modPath string) bool
+}
+
+var lookupRE = regexp.MustCompile(`^/lookup/[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$`)
+
+// ServeHTTP serves one request; r.URL.Path is the part after /sumdb/<name>.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/supported":
+		w.WriteHeader(http.StatusOK)
+	case path == "/latest":
+		p.forward(w, r, path, "no-cache")
+	case strings.HasPrefix(path, "/lookup/"):
+		if !lookupRE.MatchString(path) {
+			httpError(w, http.StatusBadRequest, "invalid checksum database lookup: want /lookup/<module>@<version>")
+			return
+		}
+		escMod, _, _ := strings.Cut(strings.TrimPrefix(path, "/lookup/"), "@")
+		mod, err := module.UnescapePath(escMod)
+		if err != nil || strings.HasPrefix(mod, "-") {
+			httpError(w, http.StatusBadRequest, "invalid module path in checksum database lookup")
+			return
+		}
+		if p.Private != nil && p.Private(mod) {
+			httpError(w, http.StatusNotFound, fmt.Sprintf("%s is a private module: it is not looked up in %s. Use gatehouse's own checksum database (see docs/private-modules.md).", mod, p.Name))
+			return
+		}
+		p.forward(w, r, path, "max-age=3600")
+	case strings.HasPrefix(path, "/tile/"):
+		t, err := tlog.ParseTilePath(strings.TrimPrefix(path, "/"))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "invalid tile path")
+			return
+		}
+		p.serveTile(w, r, t)
+	default:
+		httpError(w, http.StatusNotFound, "not a checksum database path")
+	}
+}
+
+// serveTile answers from the store, or fetches and stores the tile: tiles
+// never change once published, which makes them safe to cache forever.
+// Their store names match the go command's own cache layout.
+func (p *Proxy) serveTile(w http.ResponseWriter, r *http.Request, t tlog.Tile) {
+	name := "sumdb/" + p.Name + "/" + t.Path()
+	if obj, err := p.Store.Open(r.Context(), name); err == nil {
+		defer obj.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Cache-Control", "max-age=31536000, immutable")
+		http.ServeContent(w, r, "", obj.Info().ModTime, obj)
+		return
+	}
+	data, status, err := p.fetch(r.Context(), "/"+t.Path())
+	if err != nil {
+		p.log().Warn("checksum database tile fetch failed", "sumdb", p.Name, "tile", t.Path(), "err", err)
+		httpError(w, status, "checksum database "+p.Name+" is not reachable through this proxy right now")
+		return
+	}
+	if status == http.StatusOK {
+		if err := p.Store.Put(r.Context(), name, bytes.NewReader(data)); err != nil {
+			p.log().Warn("caching checksum database tile", "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if status == http.StatusOK {
+		w.Header().Set("Cache-Control", "max-age=31536000, immutable")
+	}
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+// forward passes a request through, keeping the upstream's status and body
+// for 200, 404 and 410 (a lookup of an unknown module is a 404 the go
+// command reads) and replacing others with a short message.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, path, cacheControl string) {
+	data, status, err := p.fetch(r.Context(), path)
+	if err != nil {
+		p.log().Warn("checksum database request failed", "sumdb", p.Name, "path", path, "err", err)
+		httpError(w, status, "checksum database "+p.Name+" is not reachable through this proxy right now")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	if status == http.StatusOK {
+		w.Header().Set("Cache-Control", cacheControl)
+	}
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+// fetch reads path from the database. Only 200, 404 and 410 come back
+// without error; anything else is reported as 502 or 504.
+func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
+	timeout := p.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(p.URL, "/")+path, nil)
+	if err != nil {
+		return nil, http.StatusBadGateway, err
+	}
+	client := p.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, http.StatusGatewayTimeout, err
+		}
+		return nil, http.StatusBadGateway, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, http.StatusBadGateway, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusNotFound, http.StatusGone:
+		return data, resp.StatusCode, nil
+	}
+	return nil, http.StatusBadGateway, fmt.Errorf("upstream answered %s", resp.Status)
+}
+
+func (p *Proxy) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+func httpError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	w.WriteHeader(status)
+	io.WriteString(w, msg+"\n")
+}
+
+// Registry routes /sumdb/<name>/... to the database of that name. Names
+// may contain slashes; the longest matching name wins.
+type Registry struct {
+	dbs map[string]http.Handler
+}
+
+// Add registers h as the database name.
+func (r *Registry) Add(name string, h http.Handler) {
+	if r.dbs == nil {
+		r.dbs = map[string]http.Handler{}
+	}
+	r.dbs[name] = h
+}
+
+// ServeHTTP serves a request whose path begins with /sumdb/. Unknown
+// databases get 404, which tells the go command to try the next proxy or
+// the database directly.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	rest := strings.TrimPrefix(req.URL.Path, "/sumdb/")
+	best := ""
+	for name := range r.dbs {
+		if (strings.HasPrefix(rest, name+"/")) && len(name) > len(best) {
+			best = name
+		}
+	}
+	if best == "" {
+		httpError(w, http.StatusNotFound, "this proxy does not serve that checksum database")
+		return
+	}
+	r2 := req.Clone(req.Context())
+	r2.URL.Path = strings.TrimPrefix(rest, best)
+	r2.URL.RawPath = ""
+	r.dbs[best].ServeHTTP(w, r2)
+}
