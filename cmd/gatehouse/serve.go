@@ -153,4 +153,3 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
