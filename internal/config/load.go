@@ -124,7 +124,7 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 func decodeFile(name string, target any) error {
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return &Error{Key: "config", Source: "flag --config", Err: errors.Unwrap(err)}
+		return fmt.Errorf("config: cannot read config file %s: %v", name, errors.Unwrap(err))
 	}
 	md, err := toml.Decode(string(data), target)
 	if err != nil {
