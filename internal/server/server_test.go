@@ -333,4 +333,3 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("bad request id accepted: %q", id)
 	}
 }
-
