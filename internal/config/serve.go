@@ -154,7 +154,7 @@ func CheckSumDB(s string) error {
 		return fmt.Errorf("%q: give the URL with --sumdb-url, not after the name", s)
 	}
 	name, _, hasKey := strings.Cut(s, "+")
-	if !hasKey && name != "sum.golang.org" && name != "sum.golang.google.cn" {
+	if !hasKey && name != "sum.golang.org" {
 		return fmt.Errorf("%q has no known key: write it as name+key (the verifier key)", s)
 	}
 	return nil

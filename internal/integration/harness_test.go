@@ -86,7 +86,12 @@ func startServe(t *testing.T, data string, args ...string) *proc {
 		io.Copy(io.Discard, stderr)
 	}()
 	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop(t) })
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("gatehouse log:\n%s", p.Logs())
+		}
+	})
 	select {
 	case a := <-addr:
 		p.URL = "http://" + a

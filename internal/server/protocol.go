@@ -211,6 +211,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req goproxy.Reques
 	var (
 		me *verify.MismatchError
 		se *verify.SecurityError
+		ve *verify.UnverifiedError
 		ie *modcache.InvalidError
 		ue *modcache.UpstreamError
 		te *modcache.StorageError
@@ -227,6 +228,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req goproxy.Reques
 		e.Reason = "checksum database inconsistent"
 		s.log.Error("SECURITY: checksum database inconsistent", "detail", se.Msg)
 		writeError(w, http.StatusBadGateway, se.Error())
+	case errors.As(err, &ve):
+		e.Reason = "checksum database unavailable"
+		s.log.Warn("cannot verify download", "module", req.Module, "version", req.Version, "err", ve)
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("%s: cannot verify it against checksum database %s, so it is not served; try again later", req, ve.Authority))
 	case errors.Is(err, upstream.ErrNotFound):
 		e.Decision, e.Reason = "allow", "not found"
 		msg := "not found: " + req.String()

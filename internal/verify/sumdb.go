@@ -19,10 +19,9 @@ import (
 )
 
 // KnownKeys are the verifier keys of public checksum databases that cmd/go
-// also knows by name.
+// knows by name (cmd/go/internal/modfetch/key.go).
 var KnownKeys = map[string]string{
-	"sum.golang.org":       "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ugs/bP+1IOAKfuZg",
-	"sum.golang.google.cn": "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ugs/bP+1IOAKfuZg",
+	"sum.golang.org": "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
 }
 
 // SumDBOptions configures a SumDB checker.
@@ -107,7 +106,7 @@ func (s *SumDB) Check(ctx context.Context, path, version, h1 string) error {
 		if msg := s.ops.lastSecurityError(); msg != "" {
 			return &SecurityError{Name: s.name, Msg: msg}
 		}
-		return fmt.Errorf("verifying %s@%s: checksum database %s: %w", path, version, s.name, err)
+		return &UnverifiedError{Path: path, Version: version, Authority: s.name, Err: err}
 	}
 	prefix := path + " " + version + " "
 	for _, line := range lines {
@@ -119,8 +118,21 @@ func (s *SumDB) Check(ctx context.Context, path, version, h1 string) error {
 			return &MismatchError{Path: path, Version: strings.TrimSuffix(version, "/go.mod"), Got: h1, Want: want, Authority: s.name + mismatchWhat(version)}
 		}
 	}
-	return fmt.Errorf("verifying %s@%s: checksum database %s has no hash for it", path, version, s.name)
+	return &UnverifiedError{Path: path, Version: version, Authority: s.name, Err: errors.New("no hash for it in the database")}
 }
+
+// UnverifiedError means the hash could not be checked: the database was
+// unreachable or has no record. The download is refused all the same.
+type UnverifiedError struct {
+	Path, Version, Authority string
+	Err                      error
+}
+
+func (e *UnverifiedError) Error() string {
+	return fmt.Sprintf("cannot verify %s@%s against checksum database %s: %v", e.Path, strings.TrimSuffix(e.Version, "/go.mod"), e.Authority, e.Err)
+}
+
+func (e *UnverifiedError) Unwrap() error { return e.Err }
 
 func mismatchWhat(version string) string {
 	if strings.HasSuffix(version, "/go.mod") {

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -61,8 +65,13 @@ func TestSumDBCheck(t *testing.T) {
 		t.Errorf("message does not start with the security line: %q", err)
 	}
 
-	if err := c.Check(ctx, "example.com/nosuch", "v1.0.0", zh); err == nil {
-		t.Fatal("unknown module passed the check")
+	var ue *verify.UnverifiedError
+	if err := c.Check(ctx, "example.com/nosuch", "v1.0.0", zh); !errors.As(err, &ue) {
+		t.Fatalf("unknown module: err = %v, want UnverifiedError", err)
+	}
+	up.SetStatus(http.StatusServiceUnavailable)
+	if err := c.Check(ctx, "example.com/greet", "v1.0.0", zh); !errors.As(err, &ue) {
+		t.Fatalf("database down: err = %v, want UnverifiedError", err)
 	}
 }
 
@@ -121,5 +130,16 @@ func TestHashMod(t *testing.T) {
 	h3, _ := verify.HashMod(append(a.Mod, ' '))
 	if h1 != h2 || h1 == h3 || !strings.HasPrefix(h1, "h1:") {
 		t.Fatalf("HashMod: %q %q %q", h1, h2, h3)
+	}
+}
+
+// The built-in key must be the one the go command itself trusts.
+func TestKnownKeyMatchesGoCommand(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "cmd", "go", "internal", "modfetch", "key.go"))
+	if err != nil {
+		t.Skipf("Go source not available: %v", err)
+	}
+	if !strings.Contains(string(src), `"`+verify.KnownKeys["sum.golang.org"]+`"`) {
+		t.Fatalf("KnownKeys[sum.golang.org] = %q is not the go command's key", verify.KnownKeys["sum.golang.org"])
 	}
 }
