@@ -245,9 +245,10 @@ func TestHitDoesNotWaitBehindMiss(t *testing.T) {
 	a.Close()
 	e.up.SetDelay(1500 * time.Millisecond)
 	missCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go e.cache.Open(missCtx, "example.com/hello", "v1.0.0", goproxy.KindZip)
-	go e.cache.Open(missCtx, "example.com/hello/v2", "v2.0.0", goproxy.KindZip)
+	var misses sync.WaitGroup
+	defer func() { cancel(); misses.Wait() }()
+	misses.Go(func() { e.cache.Open(missCtx, "example.com/hello", "v1.0.0", goproxy.KindZip) })
+	misses.Go(func() { e.cache.Open(missCtx, "example.com/hello/v2", "v2.0.0", goproxy.KindZip) })
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	a, err = e.cache.Open(ctx, "example.com/greet", "v1.0.0", goproxy.KindZip)

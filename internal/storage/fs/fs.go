@@ -23,8 +23,9 @@ const tmpPrefix = ".tmp-"
 
 // Store is a storage.Backend on a local directory.
 type Store struct {
-	root *os.Root
-	dir  string
+	root  *os.Root
+	dirfd int // the same directory, for openat2 on the read path (-1: none)
+	dir   string
 }
 
 // New opens (creating if needed) the store at dir.
@@ -36,14 +37,22 @@ func New(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	return &Store{root: root, dir: dir}, nil
+	dirfd, err := openDir(dir)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return &Store{root: root, dirfd: dirfd, dir: dir}, nil
 }
 
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
 // Close releases the store's directory handle.
-func (s *Store) Close() error { return s.root.Close() }
+func (s *Store) Close() error {
+	closeDir(s.dirfd)
+	return s.root.Close()
+}
 
 // check validates a name; os.Root additionally refuses any path (or symlink)
 // that would resolve outside the directory.
@@ -68,7 +77,7 @@ func (s *Store) Open(ctx context.Context, name string) (storage.Object, error) {
 	if err := check(name); err != nil {
 		return nil, err
 	}
-	f, err := s.root.Open(filepath.FromSlash(name))
+	f, err := openBeneath(s.dirfd, s.root, filepath.FromSlash(name))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,120 @@
+package server_test
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+)
+
+// bigModule is a module with a ~1 MiB incompressible file, so the zip
+// benchmark measures streaming, not headers.
+const bigModule = "example.com/big"
+
+func warmEnv(b testing.TB) *testEnv {
+	e := newTestEnv(b)
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	if err := e.up.Add(bigModule, "v1.0.0", map[string]string{
+		"go.mod":   "module example.com/big\n",
+		"blob.txt": fmt.Sprintf("%x", data[:512<<10]),
+	}, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []string{"info", "mod", "zip"} {
+		resp, body := do(b, "GET", e.srv.URL+"/"+bigModule+"/@v/v1.0.0."+k)
+		if resp.StatusCode != 200 {
+			b.Fatalf("warming %s: %d %s", k, resp.StatusCode, body)
+		}
+	}
+	return e
+}
+
+// discard is a ResponseWriter that throws the body away.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+
+func benchHandler(b *testing.B, h http.Handler, path string) {
+	req := httptest.NewRequest("GET", path, nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h.ServeHTTP(&discard{h: http.Header{}}, req)
+	}
+}
+
+func BenchmarkHit(b *testing.B) {
+	e := warmEnv(b)
+	h := e.srv.Config.Handler
+	files := http.FileServer(http.Dir(e.store.Dir()))
+	for _, kind := range []goproxy.Kind{goproxy.KindInfo, goproxy.KindMod, goproxy.KindZip} {
+		path := "/" + goproxy.ArtifactName(bigModule, "v1.0.0", kind)
+		fi, err := os.Stat(filepath.Join(e.store.Dir(), filepath.FromSlash(path)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(string(kind)+"/gatehouse", func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			benchHandler(b, h, path)
+		})
+		b.Run(string(kind)+"/FileServer", func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			benchHandler(b, files, path)
+		})
+	}
+}
+
+// Memory does not grow with the size of the store: serving hits spread
+// over 3000 stored modules uses no more heap than over a handful.
+func TestMemoryFlatWithLargeStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a store with thousands of modules")
+	}
+	e := newTestEnv(t)
+	mod := e.up.Artifacts("example.com/greet", "v1.0.0")
+	const n = 3000
+	for i := range n {
+		dir := filepath.Join(e.store.Dir(), "example.com", fmt.Sprintf("m%04d", i), "@v")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "v1.0.0.info"), []byte(`{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}`), 0o644)
+		os.WriteFile(filepath.Join(dir, "v1.0.0.mod"), []byte(fmt.Sprintf("module example.com/m%04d\n", i)), 0o644)
+		os.WriteFile(filepath.Join(dir, "v1.0.0.zip"), mod.Zip, 0o644)
+	}
+	h := e.srv.Config.Handler
+	serve := func(modules int) uint64 {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range 6000 {
+			for _, k := range []string{"info", "mod", "zip"} {
+				path := fmt.Sprintf("/example.com/m%04d/@v/v1.0.0.%s", i%modules, k)
+				rec := &discard{h: http.Header{}}
+				h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+			}
+		}
+		e.done = nil // the test's own record of requests is not the server's memory
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if after.HeapAlloc < before.HeapAlloc {
+			return 0
+		}
+		return after.HeapAlloc - before.HeapAlloc
+	}
+	small := serve(10)
+	large := serve(n)
+	t.Logf("heap growth after 18000 hits: %d bytes over 10 modules, %d bytes over %d modules", small, large, n)
+	if large > 1<<20 || large > small+256<<10 {
+		t.Errorf("heap grew by %d bytes serving %d stored modules (%d over 10)", large, n, small)
+	}
+}
