@@ -1,0 +1,44 @@
+// Package audit writes the audit log: one JSON line per decision, each line
+// hash-chained to the one before it so that an edited, removed or reordered
+// line is detected by Verify.
+package audit
+
+import "time"
+
+// A Record is one audited request. Fields that do not apply are left empty
+// and omitted from the line. Seq, Prev and Hash are set by the writer.
+type Record struct {
+	Time       time.Time `json:"time"`
+	Service    string    `json:"service"` // "proxy" or "docker"
+	RequestID  string    `json:"request_id,omitempty"`
+	Identity   string    `json:"identity,omitempty"`
+	AuthMethod string    `json:"auth_method,omitempty"`
+	Groups     []string  `json:"groups,omitempty"`
+	Client     string    `json:"client,omitempty"`
+
+	// Module proxy requests.
+	Module  string `json:"module,omitempty"`
+	Version string `json:"version,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+	Source  string `json:"source,omitempty"` // cache, upstream
+	H1      string `json:"h1,omitempty"`
+
+	// Docker API requests.
+	Method   string `json:"method,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"` // normalised path
+
+	Decision string `json:"decision"` // allow, deny, would-deny, error
+	Reason   string `json:"reason,omitempty"`
+	Rule     string `json:"rule,omitempty"`
+	Status   int    `json:"status,omitempty"`
+	Bytes    int64  `json:"bytes,omitempty"`
+
+	Seq  uint64 `json:"seq"`
+	Prev string `json:"prev"` // Hash of the line before, "" for the first
+	Hash string `json:"hash"`
+}
+
+// A Sink takes records. Implementations are safe for concurrent use.
+type Sink interface {
+	Write(Record) error
+}
