@@ -138,9 +138,9 @@ func Lookup(method, path string) (Endpoint, error) {
 	if hit == nil {
 		return Endpoint{}, ErrUnknown
 	}
-	want := shape(hit.Pattern)
+	want := Shape(hit.Pattern)
 	for _, e := range endpoints {
-		if e.Method == method && shape(e.Path) == want {
+		if e.Method == method && Shape(e.Path) == want {
 			return e, nil
 		}
 	}
@@ -159,10 +159,10 @@ func Known(method, template string) bool {
 
 func splitPath(p string) []string { return strings.Split(strings.TrimPrefix(p, "/"), "/") }
 
-// shape is a path pattern with its parameter names blanked, so that a swagger
-// template (/containers/{id}/json) and a route (/containers/{name:.*}/json)
-// compare equal.
-func shape(p string) string {
+// Shape is a path pattern with its parameter names blanked, so that a swagger
+// template (/containers/{id}/json), a route (/containers/{name:.*}/json) and a
+// rule written with another name (/containers/{name}/json) compare equal.
+func Shape(p string) string {
 	segs := splitPath(p)
 	for i, s := range segs {
 		if strings.HasPrefix(s, "{") {

@@ -1,0 +1,371 @@
+// Package inspect holds the body rules of gatehouse docker: checks on the
+// JSON bodies and query parameters of the calls that can hand out the host
+// (privileged containers, host namespaces, capabilities, devices, host
+// mounts, privileged exec), applied even where a profile allows the
+// endpoint. Bodies are parsed the way dockerd parses them, and anything that
+// dockerd could read differently is refused.
+package inspect
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
+)
+
+// DefaultMaxBody is the largest inspected body: dockerd's create and exec
+// bodies are a few KiB; a larger one is refused, never passed on unread.
+const DefaultMaxBody = 1 << 20
+
+// An Inspector checks the dangerous calls.
+type Inspector struct {
+	binds   *Allowlist
+	maxBody int64
+}
+
+// New returns an Inspector; binds lists the host directories that
+// containers may bind-mount, maxBody the largest body it reads (0 for
+// DefaultMaxBody).
+func New(binds *Allowlist, maxBody int64) *Inspector {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	if binds == nil {
+		binds = &Allowlist{}
+	}
+	return &Inspector{binds: binds, maxBody: maxBody}
+}
+
+// MaxBody is the largest body Check accepts.
+func (in *Inspector) MaxBody() int64 { return in.maxBody }
+
+// A Violation is a refused request: the body rule and what it saw.
+type Violation struct {
+	Rule   string // e.g. "no-privileged"
+	Reason string
+}
+
+func (v *Violation) Error() string { return v.Reason + " (rule " + v.Rule + ")" }
+
+func deny(rule, format string, args ...any) *Violation {
+	return &Violation{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Endpoints whose body or query the inspector reads.
+var (
+	containerCreate = "POST /containers/create"
+	containerUpdate = "POST /containers/{id}/update"
+	execCreate      = "POST /containers/{id}/exec"
+	volumeCreate    = "POST /volumes/create"
+	imageBuild      = "POST /build"
+	imageCreate     = "POST /images/create"
+)
+
+// ReadsBody reports whether Check needs the request body of endpoint e.
+func (in *Inspector) ReadsBody(e api.Endpoint) bool {
+	switch e.String() {
+	case containerCreate, containerUpdate, execCreate, volumeCreate:
+		return true
+	}
+	return false
+}
+
+// Check applies the body rules for endpoint e to its query and body (nil
+// when ReadsBody is false). It returns nil when the request may pass.
+func (in *Inspector) Check(e api.Endpoint, query url.Values, body []byte) *Violation {
+	switch e.String() {
+	case imageBuild:
+		return checkBuild(query)
+	case imageCreate:
+		return checkImageCreate(query)
+	}
+	if !in.ReadsBody(e) {
+		return nil
+	}
+	o, err := parseBody(body)
+	if err != nil {
+		return deny("strict-json", "request body refused: %v", err)
+	}
+	switch e.String() {
+	case containerCreate:
+		hc, ok := o.obj("HostConfig")
+		if !ok {
+			return deny("strict-json", "HostConfig is not an object")
+		}
+		return in.checkHostConfig(hc)
+	case containerUpdate:
+		// An update carries Resources, which include devices and cgroups.
+		return checkResources(o)
+	case execCreate:
+		if set(o.get("Privileged")) {
+			return deny("no-privileged", "exec with Privileged is not allowed")
+		}
+	case volumeCreate:
+		return checkVolumeDriver(o.get("Driver"), o.get("DriverOpts"), "volume")
+	}
+	return nil
+}
+
+// set reports whether a JSON value is anything but absent, null, false, 0,
+// "" or empty: any such value asks dockerd for something, and a value of the
+// wrong type is refused as if set, since dockerd would refuse it too.
+func set(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case string:
+		return v != ""
+	case json.Number:
+		return v.String() != "0"
+	case []any:
+		return len(v) > 0
+	case object:
+		return len(v) > 0
+	}
+	return true
+}
+
+// str returns a string field; ok is false when it is set to a non-string.
+func str(v any) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return "", true
+	case string:
+		return v, true
+	}
+	return "", false
+}
+
+// strList returns a list of strings; ok is false for any other shape.
+func strList(v any) ([]string, bool) {
+	if v == nil {
+		return nil, true
+	}
+	a, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(a))
+	for i, x := range a {
+		if out[i], ok = x.(string); !ok {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func (in *Inspector) checkHostConfig(hc object) *Violation {
+	if hc == nil {
+		return nil
+	}
+	if set(hc.get("Privileged")) {
+		return deny("no-privileged", "privileged containers are not allowed")
+	}
+	for _, f := range []string{"PidMode", "IpcMode", "NetworkMode", "UTSMode", "UsernsMode", "CgroupnsMode"} {
+		mode, ok := str(hc.get(f))
+		if !ok {
+			return deny("no-host-namespaces", "HostConfig.%s is not a string", f)
+		}
+		if mode == "host" || strings.HasPrefix(mode, "container:") || strings.HasPrefix(mode, "ns:") {
+			return deny("no-host-namespaces", "HostConfig.%s %q shares a namespace of the host or another container", f, mode)
+		}
+	}
+	for _, f := range []string{"CapAdd", "Capabilities"} {
+		if set(hc.get(f)) {
+			return deny("no-cap-add", "adding capabilities (HostConfig.%s) is not allowed", f)
+		}
+	}
+	opts, ok := strList(hc.get("SecurityOpt"))
+	if !ok {
+		return deny("no-security-opt", "HostConfig.SecurityOpt is not a list of strings")
+	}
+	for _, o := range opts {
+		switch strings.ReplaceAll(o, ":", "=") {
+		case "no-new-privileges", "no-new-privileges=true":
+		default:
+			return deny("no-security-opt", "security option %q is not allowed (seccomp, apparmor and label options can switch confinement off)", o)
+		}
+	}
+	for _, f := range []string{"MaskedPaths", "ReadonlyPaths"} {
+		if hc.get(f) != nil {
+			return deny("no-security-opt", "HostConfig.%s replaces the paths dockerd hides from containers", f)
+		}
+	}
+	if rt, ok := str(hc.get("Runtime")); !ok || (rt != "" && rt != "runc") {
+		return deny("no-runtime", "container runtime %v is not allowed", hc.get("Runtime"))
+	}
+	for _, f := range []string{"Sysctls", "VolumesFrom"} {
+		if set(hc.get(f)) {
+			return deny("no-"+strings.ToLower(f), "HostConfig.%s is not allowed", f)
+		}
+	}
+	if v := checkResources(hc); v != nil {
+		return v
+	}
+	binds, ok := strList(hc.get("Binds"))
+	if !ok {
+		return deny("bind-allowlist", "HostConfig.Binds is not a list of strings")
+	}
+	for _, b := range binds {
+		if v := in.checkBind(b); v != nil {
+			return v
+		}
+	}
+	mounts := hc.get("Mounts")
+	if mounts == nil {
+		return nil
+	}
+	list, ok := mounts.([]any)
+	if !ok {
+		return deny("bind-allowlist", "HostConfig.Mounts is not a list")
+	}
+	for _, m := range list {
+		mo, ok := m.(object)
+		if !ok {
+			return deny("bind-allowlist", "HostConfig.Mounts holds a non-object")
+		}
+		if v := in.checkMount(mo); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// checkResources covers the Resources fields of HostConfig (and of an
+// update body) that reach devices and cgroups of the host.
+func checkResources(o object) *Violation {
+	for _, f := range []string{"Devices", "DeviceRequests", "DeviceCgroupRules"} {
+		if set(o.get(f)) {
+			return deny("no-devices", "host devices (%s) are not allowed", f)
+		}
+	}
+	if set(o.get("CgroupParent")) {
+		return deny("no-cgroup-parent", "CgroupParent is not allowed")
+	}
+	return nil
+}
+
+// checkBind checks one HostConfig.Binds entry, "source:target[:options]".
+// A source that is an absolute path is a host directory and must be in the
+// allowlist; otherwise it is a named volume.
+func (in *Inspector) checkBind(b string) *Violation {
+	parts := strings.Split(b, ":")
+	if len(parts) == 1 {
+		return nil // an anonymous volume at a container path
+	}
+	if len(parts) > 3 {
+		return deny("bind-allowlist", "bind %q has more than three ':'-separated parts", b)
+	}
+	src := parts[0]
+	if strings.HasPrefix(src, "/") {
+		if err := in.binds.Check(src); err != nil {
+			return deny("bind-allowlist", "bind mount of host path %q refused: %v", src, err)
+		}
+		return nil
+	}
+	if !validVolumeName(src) {
+		return deny("bind-allowlist", "bind source %q is neither an absolute host path nor a volume name", src)
+	}
+	return nil
+}
+
+// validVolumeName is dockerd's rule for local volume names.
+func validVolumeName(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	for i, c := range s {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+func (in *Inspector) checkMount(m object) *Violation {
+	typ, ok := str(m.get("Type"))
+	if !ok {
+		return deny("bind-allowlist", "mount Type is not a string")
+	}
+	src, ok := str(m.get("Source"))
+	if !ok {
+		return deny("bind-allowlist", "mount Source is not a string")
+	}
+	switch typ {
+	case "bind":
+		if err := in.binds.Check(src); err != nil {
+			return deny("bind-allowlist", "bind mount of host path %q refused: %v", src, err)
+		}
+	case "volume":
+		vo, ok := m.obj("VolumeOptions")
+		if !ok {
+			return deny("bind-allowlist", "mount VolumeOptions is not an object")
+		}
+		dc, ok := vo.obj("DriverConfig")
+		if !ok {
+			return deny("bind-allowlist", "mount DriverConfig is not an object")
+		}
+		return checkVolumeDriver(dc.get("Name"), dc.get("Options"), "mount")
+	case "tmpfs":
+	default:
+		return deny("bind-allowlist", "mount type %q is not allowed", typ)
+	}
+	return nil
+}
+
+// checkVolumeDriver refuses driver options for volumes: the local driver's
+// type/o/device options mount any host path or device (o=bind,device=/).
+func checkVolumeDriver(driver, opts any, what string) *Violation {
+	if d, ok := str(driver); !ok || (d != "" && d != "local") {
+		return deny("no-volume-driver", "%s volume driver %v is not allowed", what, driver)
+	}
+	if set(opts) {
+		return deny("no-volume-driver", "%s volume driver options are not allowed (they can mount host paths)", what)
+	}
+	return nil
+}
+
+// checkBuild refuses builds whose steps would run in the host's network or a
+// chosen cgroup, and a remote context, which dockerd would fetch itself.
+func checkBuild(q url.Values) *Violation {
+	if v := single(q, "networkmode", "cgroupparent", "remote"); v != nil {
+		return v
+	}
+	if m := q.Get("networkmode"); m == "host" || strings.HasPrefix(m, "container:") {
+		return deny("no-host-namespaces", "build with network mode %q is not allowed", m)
+	}
+	if q.Get("cgroupparent") != "" {
+		return deny("no-cgroup-parent", "build with a cgroup parent is not allowed")
+	}
+	if q.Get("remote") != "" {
+		return deny("no-remote-fetch", "a remote build context makes dockerd fetch a URL; send the context instead")
+	}
+	return nil
+}
+
+// checkImageCreate refuses an import from a URL (fromSrc other than "-"),
+// which makes dockerd fetch it; pulls from registries pass.
+func checkImageCreate(q url.Values) *Violation {
+	if v := single(q, "fromSrc"); v != nil {
+		return v
+	}
+	if s := q.Get("fromSrc"); s != "" && s != "-" {
+		return deny("no-remote-fetch", "importing from a URL makes dockerd fetch it; upload the archive instead (fromSrc=-)")
+	}
+	return nil
+}
+
+// single refuses a query that gives a checked parameter twice.
+func single(q url.Values, names ...string) *Violation {
+	for _, n := range names {
+		if len(q[n]) > 1 {
+			return deny("strict-query", "query parameter %q is given more than once", n)
+		}
+	}
+	return nil
+}
