@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/guard"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/listen"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
+)
+
+func init() {
+	register(&command{
+		name:    "docker",
+		summary: "guard a Docker Engine socket: per-client rules over mTLS or a unix socket",
+		run:     runDocker,
+	})
+}
+
+const dockerSynopsis = `docker [flags]
+
+Stands in front of the Docker daemon's socket and forwards only what each
+client's profile allows. Clients are identified by their TLS client
+certificate (TCP listeners) or their uid/gid (unix listeners); profiles,
+clients and the bind allowlist are set in the TOML file given with --config.
+A client no entry names may do nothing. See docs/docker.md.
+
+Example:
+  gatehouse docker --config /etc/gatehouse/docker.toml \
+    --listen 127.0.0.1:2376,unix:///run/gatehouse/docker.sock \
+    --tls-cert server.pem --tls-key server-key.pem --client-ca ca.pem`
+
+func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
+	cfg := config.DefaultDocker()
+	fs := newFlagSet(env, "docker", dockerSynopsis)
+	keys := cfg.Keys()
+	configFile := config.Bind(fs, keys)
+	if code := parseFlags(env, fs, args); code >= 0 {
+		return code
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(env.stderr, "gatehouse docker: "+err.Error())
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
+		return fail(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(err)
+	}
+	clients, err := dockerClients(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	allow, err := inspect.NewAllowlist(cfg.BindAllowlist)
+	if err != nil {
+		return fail(&config.Error{Key: "bind-allowlist", Err: err})
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.ClientCA != "" {
+		c, err := listen.TLSConfig(string(cfg.TLSCert), string(cfg.TLSKey), string(cfg.ClientCA))
+		if err != nil {
+			return fail(&config.Error{Key: "tls-cert", Err: err})
+		}
+		tlsCfg = c
+	}
+	mode, err := listen.ParseMode(string(cfg.SocketMode))
+	if err != nil {
+		return fail(&config.Error{Key: "socket-mode", Err: err})
+	}
+	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
+	sink, closeSink, err := dockerAudit(env, string(cfg.AuditLog))
+	if err != nil {
+		return fail(&config.Error{Key: "audit-log", Err: err})
+	}
+	defer closeSink()
+
+	g, err := guard.New(guard.Options{
+		Socket:    string(cfg.Socket),
+		Clients:   clients,
+		Inspector: inspect.New(allow, int64(cfg.MaxBody)),
+		Audit:     sink,
+		Logger:    log,
+	})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, addr := range cfg.Listen {
+		var ln net.Listener
+		if path, ok := strings.CutPrefix(addr, config.UnixPrefix); ok {
+			ln, err = listen.Unix(path, mode, string(cfg.SocketGroup))
+		} else {
+			ln, err = listen.TLS(addr, tlsCfg)
+		}
+		if err != nil {
+			log.Error("cannot listen", "listen", addr, "err", err)
+			return 1
+		}
+		lns = append(lns, ln)
+	}
+
+	srv := &http.Server{
+		Handler:           g,
+		ConnContext:       guard.ConnContext,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		log.Info("gatehouse docker listening", "listen", listenName(ln), "socket", string(cfg.Socket), "clients", len(clients), "version", buildVersion())
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func listenName(ln net.Listener) string {
+	if a, ok := ln.Addr().(*net.UnixAddr); ok {
+		return config.UnixPrefix + a.Name
+	}
+	return ln.Addr().String()
+}
+
+// dockerClients compiles the profiles of cfg and maps each client to one.
+// A client may name a [profiles.NAME] or a preset directly.
+func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
+	profiles := map[string]*rules.Profile{}
+	for name, p := range cfg.Profiles {
+		key := "profiles." + name
+		if _, isPreset := rules.Preset(name); isPreset {
+			return nil, &config.Error{Key: key, Err: fmt.Errorf("%q is the name of a preset; give the profile another name", name)}
+		}
+		prof, err := rules.Compile(name, p.Presets, p.Allow, p.Unrestricted)
+		if err != nil {
+			return nil, &config.Error{Key: key, Err: err}
+		}
+		profiles[name] = prof
+	}
+	var out []guard.Client
+	for i, c := range cfg.Clients {
+		prof, ok := profiles[c.Profile]
+		if !ok {
+			prof, ok = rules.Preset(c.Profile)
+		}
+		if !ok {
+			return nil, &config.Error{Key: fmt.Sprintf("clients[%d].profile", i),
+				Err: fmt.Errorf("%q is neither a [profiles] entry nor a preset (%s)", c.Profile, strings.Join(rules.PresetNames(), ", "))}
+		}
+		out = append(out, guard.Client{Cert: c.Cert, UID: c.UID, GID: c.GID, Profile: prof})
+	}
+	return out, nil
+}
+
+// dockerAudit returns the audit sink. The hash-chained audit file writer
+// belongs to internal/audit; until it is wired here, records go to standard
+// output as JSON lines.
+func dockerAudit(env *cmdEnv, path string) (audit.Sink, func(), error) {
+	if path != "-" {
+		return nil, nil, errors.New("audit log files are not supported yet: use - (standard output)")
+	}
+	return &jsonLines{w: env.stdout}, func() {}, nil
+}
+
+// jsonLines writes each record as one JSON line.
+type jsonLines struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (j *jsonLines) Write(r audit.Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, err = j.w.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,210 @@
+// Package guard is the HTTP handler of gatehouse docker: it identifies each
+// client, finds the one endpoint a request reaches, applies the client's
+// profile and the body rules, audits the decision, and forwards what is
+// allowed to dockerd's socket unchanged, hijacked streams included.
+package guard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
+)
+
+// Options configure a Guard.
+type Options struct {
+	Socket    string   // dockerd's unix socket
+	Clients   []Client // identity → profile; anyone else may do nothing
+	Inspector *inspect.Inspector
+	Audit     audit.Sink // one record per request
+	Logger    *slog.Logger
+}
+
+// A Guard is an http.Handler that stands in front of dockerd.
+type Guard struct {
+	clients []Client
+	inspect *inspect.Inspector
+	audit   audit.Sink
+	log     *slog.Logger
+	proxy   http.Handler
+}
+
+// New returns a Guard.
+func New(o Options) (*Guard, error) {
+	if o.Socket == "" {
+		return nil, errors.New("guard: no docker socket")
+	}
+	if o.Audit == nil {
+		return nil, errors.New("guard: no audit sink")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Inspector == nil {
+		o.Inspector = inspect.New(nil, 0)
+	}
+	for _, c := range o.Clients {
+		if c.Profile == nil {
+			return nil, errors.New("guard: a client has no profile")
+		}
+	}
+	return &Guard{clients: o.Clients, inspect: o.Inspector, audit: o.Audit, log: o.Logger,
+		proxy: newProxy(o.Socket, o.Logger)}, nil
+}
+
+// A refusal is a request gatehouse does not forward.
+type refusal struct {
+	status int
+	rule   string
+	reason string
+}
+
+func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := audit.Record{Time: time.Now().UTC(), Service: "docker", Method: r.Method, Endpoint: r.URL.EscapedPath()}
+	id, from, prof := g.identify(r)
+	rec.Identity, rec.AuthMethod, rec.Groups, rec.Client = id.Name, id.Method, id.Groups, from
+
+	refuse := func(f refusal) {
+		rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", f.rule, f.reason, f.status
+		g.write(rec)
+		writeError(w, f.status, fmt.Sprintf("gatehouse refused %s %s for %s: %s (rule %s)", r.Method, rec.Endpoint, id.Name, f.reason, f.rule))
+	}
+	if prof == nil {
+		refuse(refusal{http.StatusForbidden, "unknown-client", "no profile is configured for this client, so nothing is allowed"})
+		return
+	}
+	p, err := api.Normalise(r.URL.Path)
+	if err != nil {
+		refuse(refusal{http.StatusForbidden, "path-normalisation", err.Error()})
+		return
+	}
+	rec.Endpoint = p.Path
+	ep, err := api.Lookup(r.Method, p.Path)
+	if err != nil {
+		refuse(refusal{http.StatusForbidden, "unknown-endpoint", err.Error()})
+		return
+	}
+	rule, ok := prof.Allow(ep)
+	if !ok {
+		refuse(refusal{http.StatusForbidden, "default-deny", fmt.Sprintf("profile %q has no rule that allows %s", prof.Name, ep)})
+		return
+	}
+	rec.Rule = prof.Name + ": " + rule.String()
+	if f := g.checkRequest(r, ep, prof.Unrestricted); f != nil {
+		f.reason = fmt.Sprintf("%s (allowed by %s, but)", f.reason, rec.Rule)
+		refuse(*f)
+		return
+	}
+
+	// Forward exactly the path that was matched: decoded once and
+	// re-encoded by net/http, so dockerd routes it to the same endpoint.
+	out := r.Clone(r.Context())
+	out.URL.Path, out.URL.RawPath = p.Full(), ""
+	st := &state{}
+	out = out.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	cw := &countingWriter{ResponseWriter: w}
+	g.proxy.ServeHTTP(cw, out)
+
+	rec.Decision, rec.Bytes = "allow", cw.n
+	switch {
+	case st.err != nil:
+		rec.Decision, rec.Status, rec.Reason = "error", http.StatusBadGateway, "docker daemon unreachable"
+	case st.status != 0:
+		rec.Status = st.status
+	default:
+		rec.Status = cw.status
+	}
+	g.write(rec)
+}
+
+// checkRequest applies what holds for every allowed request, then the body
+// rules unless the profile is unrestricted.
+func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool) *refusal {
+	// dockerd reads parameters with ParseForm, which also takes them from a
+	// form body; the docker CLI never sends one.
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
+			return &refusal{http.StatusForbidden, "no-form-body", "form-encoded bodies are not accepted"}
+		}
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return &refusal{http.StatusForbidden, "strict-query", "query string does not parse"}
+	}
+	if unrestricted {
+		return nil
+	}
+	var body []byte
+	if g.inspect.ReadsBody(ep) {
+		max := g.inspect.MaxBody()
+		body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			return &refusal{http.StatusBadRequest, "body-limit", "cannot read the request body"}
+		}
+		if int64(len(body)) > max {
+			return &refusal{http.StatusRequestEntityTooLarge, "body-limit", fmt.Sprintf("request body is larger than %d bytes", max)}
+		}
+		// Forwarded unchanged, now with a known length.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
+		r.Header.Del("Transfer-Encoding")
+	}
+	if v := g.inspect.Check(ep, q, body); v != nil {
+		return &refusal{http.StatusForbidden, v.Rule, v.Reason}
+	}
+	return nil
+}
+
+func (g *Guard) write(rec audit.Record) {
+	if err := g.audit.Write(rec); err != nil {
+		g.log.Error("audit write failed", "err", err)
+	}
+}
+
+// writeError answers in dockerd's error format, which the docker CLI and
+// SDKs print: {"message": "..."}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+// countingWriter records the status and body bytes of a forwarded response
+// and passes Flush and Hijack through (via Unwrap) for streams.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (c *countingWriter) WriteHeader(s int) {
+	if c.status == 0 {
+		c.status = s
+	}
+	c.ResponseWriter.WriteHeader(s)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

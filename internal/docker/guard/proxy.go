@@ -1,0 +1,62 @@
+package guard
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"time"
+)
+
+type stateKey struct{}
+
+// state carries what the proxy learnt about a forwarded request back to
+// ServeHTTP for the audit record.
+type state struct {
+	status int // set for responses the proxy writes itself (101 upgrades)
+	err    error
+}
+
+// newProxy returns a reverse proxy to dockerd's unix socket. Responses are
+// flushed at once and nothing times out, because events, logs -f, stats and
+// attach stream for as long as the client wants; a 101 upgrade (attach and
+// exec with Upgrade: tcp) becomes a raw two-way stream, with a half-close on
+// either side passed on to the other so that a container sees EOF on stdin.
+func newProxy(socket string, log *slog.Logger) http.Handler {
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = "docker"
+			pr.Out.Host = "docker"
+		},
+		Transport:     t,
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if st, ok := resp.Request.Context().Value(stateKey{}).(*state); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+				st.status = resp.StatusCode
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if st, ok := r.Context().Value(stateKey{}).(*state); ok {
+				st.err = err
+			}
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			log.Warn("docker daemon request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusBadGateway, "gatehouse: cannot reach the Docker daemon")
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
