@@ -1,0 +1,390 @@
+package dockerguard
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
+)
+
+// ca is a throwaway certificate authority.
+type ca struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T, name string) *ca {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &ca{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue writes cert.pem, key.pem and ca.pem (this CA) into a new directory,
+// the layout DOCKER_CERT_PATH expects, and returns it.
+func (c *ca) issue(t *testing.T, cn string, server bool) string {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.DNSNames = []string{"localhost"}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), c.pem, 0o644)
+	return dir
+}
+
+// guardProc is a running gatehouse docker.
+type guardProc struct {
+	addr   string // TLS listener
+	unix   string // unix listener path
+	caPEM  []byte
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	stdout bytes.Buffer // audit lines
+	done   chan struct{}
+}
+
+var listenRE = regexp.MustCompile(`listen=(\S+)`)
+
+// env is the shared setup: a gatehouse docker with clients for each preset.
+type env struct {
+	d     *dockerd
+	g     *guardProc
+	certs map[string]string // client name → DOCKER_CERT_PATH
+	allow string            // the bind allowlist directory
+	tmp   string
+}
+
+// Clients of the test configuration.
+const (
+	roClient   = "ro-client"   // read-only, by certificate
+	ciClient   = "ci-client"   // ci, by certificate
+	fullClient = "full-client" // full, by certificate
+	stranger   = "stranger"    // a valid certificate that no client entry names
+	rogue      = "rogue"       // ci-client's name, signed by another CA
+	roUID      = 65534         // read-only, by uid on the unix socket
+	strangeUID = 4242          // no entry
+)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	d := requireEngine(t)
+	tmp := openDir(t, 0o755) // other uids reach the unix listener in it
+	e := &env{d: d, certs: map[string]string{}, tmp: tmp, allow: filepath.Join(tmp, "allowed")}
+	os.Mkdir(e.allow, 0o755)
+	authority := newCA(t, "gatehouse test CA")
+	server := authority.issue(t, "gatehouse", true)
+	for _, n := range []string{roClient, ciClient, fullClient, stranger} {
+		e.certs[n] = authority.issue(t, n, false)
+	}
+	e.certs[rogue] = newCA(t, "rogue CA").issue(t, ciClient, false)
+	// The rogue client trusts the real server, so only its own cert is wrong.
+	os.WriteFile(filepath.Join(e.certs[rogue], "ca.pem"), authority.pem, 0o644)
+
+	unixSock := filepath.Join(tmp, "gh.sock")
+	cfg := `listen = ["127.0.0.1:0", "unix://` + unixSock + `"]
+socket = "` + d.socket + `"
+tls_cert = "` + filepath.Join(server, "cert.pem") + `"
+tls_key = "` + filepath.Join(server, "key.pem") + `"
+client_ca = "` + filepath.Join(server, "ca.pem") + `"
+socket_mode = "0666"
+bind_allowlist = ["` + e.allow + `"]
+
+[profiles.dashboard]
+presets = ["read-only"]
+
+[[clients]]
+cert = "ro-client"
+profile = "dashboard"
+
+[[clients]]
+cert = "ci-client"
+profile = "ci"
+
+[[clients]]
+cert = "full-client"
+profile = "full"
+
+[[clients]]
+uid = 0
+profile = "ci"
+
+[[clients]]
+uid = 65534
+profile = "read-only"
+`
+	cfgFile := filepath.Join(tmp, "docker.toml")
+	os.WriteFile(cfgFile, []byte(cfg), 0o644)
+	e.g = startGuard(t, "--config", cfgFile)
+	e.g.caPEM = authority.pem
+	return e
+}
+
+func startGuard(t *testing.T, args ...string) *guardProc {
+	t.Helper()
+	cmd := exec.Command(gatehouseBin, append([]string{"docker"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	g := &guardProc{cmd: cmd, done: make(chan struct{})}
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = &lockedWriter{mu: &g.mu, w: &g.stdout}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrs := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			g.mu.Lock()
+			g.stderr.WriteString(line + "\n")
+			g.mu.Unlock()
+			if m := listenRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "gatehouse docker listening") {
+				addrs <- m[1]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { cmd.Wait(); close(g.done) }()
+	t.Cleanup(func() {
+		g.stop(t)
+		if t.Failed() {
+			t.Logf("gatehouse docker log:\n%s", g.logs())
+		}
+	})
+	for g.addr == "" || g.unix == "" {
+		select {
+		case a := <-addrs:
+			if p, ok := strings.CutPrefix(a, "unix://"); ok {
+				g.unix = p
+			} else {
+				g.addr = a
+			}
+		case <-g.done:
+			t.Fatalf("gatehouse docker exited at start:\n%s", g.logs())
+		case <-time.After(30 * time.Second):
+			t.Fatalf("gatehouse docker did not start:\n%s", g.logs())
+		}
+	}
+	return g
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (g *guardProc) logs() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stderr.String()
+}
+
+// audit returns the audit records written so far.
+func (g *guardProc) audit(t *testing.T) []audit.Record {
+	g.mu.Lock()
+	data := g.stdout.String()
+	g.mu.Unlock()
+	var recs []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(data), "\n") {
+		if line == "" {
+			continue
+		}
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line is not JSON: %q", line)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func (g *guardProc) stop(t *testing.T) {
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(30 * time.Second):
+		g.cmd.Process.Kill()
+		<-g.done
+		t.Errorf("gatehouse docker did not stop on SIGTERM")
+	}
+	if strings.Contains(g.logs(), "DATA RACE") {
+		t.Errorf("race detected in gatehouse docker")
+	}
+}
+
+// result is the outcome of one docker CLI run.
+type result struct {
+	out, err string
+	code     int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.out, r.err)
+}
+
+// cli runs the real docker CLI as client (a name from certs), through the
+// TLS listener.
+func (e *env) cli(t *testing.T, client, stdin string, args ...string) result {
+	t.Helper()
+	environ := []string{
+		"DOCKER_HOST=tcp://" + e.g.addr, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=" + e.certs[client],
+	}
+	return e.runDocker(t, environ, nil, stdin, args...)
+}
+
+// cliUnix runs the docker CLI as uid (0 or another) through the unix listener.
+func (e *env) cliUnix(t *testing.T, uid int, stdin string, args ...string) result {
+	t.Helper()
+	var cred *syscall.Credential
+	if uid != 0 {
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}
+	}
+	return e.runDocker(t, []string{"DOCKER_HOST=unix://" + e.g.unix}, cred, stdin, args...)
+}
+
+// direct runs the docker CLI against dockerd itself, bypassing gatehouse,
+// to set up and check what really happened.
+func (e *env) direct(t *testing.T, args ...string) result {
+	t.Helper()
+	return e.runDocker(t, []string{"DOCKER_HOST=unix://" + e.d.socket}, nil, "", args...)
+}
+
+func (e *env) runDocker(t *testing.T, environ []string, cred *syscall.Credential, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dockerBin, args...)
+	home := openDir(t, 0o777)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "DOCKER_CONFIG=" + home, "DOCKER_BUILDKIT=0"}, environ...)
+	cmd.Stdin = strings.NewReader(stdin)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{out: out.String(), err: errb.String()}
+	if err != nil {
+		r.code = 1
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("docker %s: timed out\n%s", strings.Join(args, " "), r)
+		}
+	}
+	return r
+}
+
+// ok runs the CLI as client and fails the test unless it succeeds.
+func (e *env) ok(t *testing.T, client string, args ...string) string {
+	t.Helper()
+	r := e.cli(t, client, "", args...)
+	if r.code != 0 {
+		t.Fatalf("docker %s as %s failed:\n%s", strings.Join(args, " "), client, r)
+	}
+	return strings.TrimSpace(r.out)
+}
+
+// refused runs the CLI as client and fails the test unless gatehouse
+// refused it with a message naming rule.
+func (e *env) refused(t *testing.T, client, rule string, args ...string) {
+	t.Helper()
+	r := e.cli(t, client, "", args...)
+	if r.code == 0 || !strings.Contains(r.err, "gatehouse refused") || !strings.Contains(r.err, "(rule "+rule+")") {
+		t.Errorf("docker %s as %s: want a refusal naming rule %s, got:\n%s", strings.Join(args, " "), client, rule, r)
+	}
+}
+
+// tlsConn dials the TLS listener with client's certificate.
+func (e *env) tlsConn(t *testing.T, client string) (*tls.Conn, error) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.g.caPEM)
+	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	if client != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(e.certs[client], "cert.pem"), filepath.Join(e.certs[client], "key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", e.g.addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c, nil
+}
+
+// openDir returns a new temp dir with mode, whose parents other users may
+// pass through (t.TempDir's parent is private to root).
+func openDir(t *testing.T, mode os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gh-dockerguard-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, mode)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

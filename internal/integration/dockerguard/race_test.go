@@ -1,0 +1,5 @@
+//go:build race
+
+package dockerguard
+
+const raceEnabled = true
