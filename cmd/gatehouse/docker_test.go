@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Bad settings, profiles and rules stop gatehouse docker at start with one
+// line that names the key; nothing listens.
+func TestDockerConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	sock := "unix://" + filepath.Join(dir, "g.sock")
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "listen"},
+		{[]string{"--listen", "127.0.0.1:2376"}, "tls-cert"},
+		{[]string{"--listen", "unix://relative.sock"}, "listen"},
+		{[]string{"--listen", "nonsense"}, "listen"},
+		{[]string{"--listen", sock, "--socket", "docker.sock"}, "socket"},
+		{[]string{"--listen", sock, "--socket-mode", "rw"}, "socket-mode"},
+		{[]string{"--listen", sock, "--bind-allowlist", "/does/not/exist"}, "bind-allowlist"},
+		{[]string{"--listen", sock, "--audit-log", filepath.Join(dir, "audit.log")}, "audit-log"},
+		{[]string{"--listen", sock, "--config", write("bad-rule.toml", "[profiles.p]\nallow = [\"GET /containers/{id}/shell\"]\n")}, "profiles.p"},
+		{[]string{"--listen", sock, "--config", write("bad-preset.toml", "[profiles.p]\npresets = [\"admin\"]\n")}, "unknown preset"},
+		{[]string{"--listen", sock, "--config", write("shadow.toml", "[profiles.ci]\npresets = [\"ci\"]\n")}, "profiles.ci"},
+		{[]string{"--listen", sock, "--config", write("no-profile.toml", "[[clients]]\nuid = 1000\nprofile = \"nope\"\n")}, "clients[0].profile"},
+		{[]string{"--listen", sock, "--config", write("two-ids.toml", "[[clients]]\nuid = 1000\ncert = \"x\"\nprofile = \"ci\"\n")}, "clients[0]"},
+		{[]string{"--listen", sock, "--config", write("unknown-key.toml", "[[clients]]\nuser = \"bob\"\nprofile = \"ci\"\n")}, "unknown key"},
+		{[]string{"--listen", sock, "--tls-cert", "x.pem", "--tls-key", "x.pem", "--client-ca", "x.pem"}, "tls-cert"},
+	} {
+		code, _, errOut := runCmd(t, nil, append([]string{"docker"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %q", tc.args, code, errOut, tc.want)
+		}
+		if strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("%v: error is not one line: %q", tc.args, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "g.sock")); err == nil {
+		t.Error("a failed start left a socket behind")
+	}
+}
