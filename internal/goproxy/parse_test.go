@@ -27,8 +27,11 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.path)
-		if err != nil || got != tt.want {
+		if err != nil || got.Module != tt.want.Module || got.Version != tt.want.Version || got.Kind != tt.want.Kind {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.path, got, err, tt.want)
+		}
+		if err == nil && got.Version != "" && "/"+got.StorageName() != tt.path {
+			t.Errorf("Parse(%q).StorageName() = %q", tt.path, got.StorageName())
 		}
 	}
 }
@@ -107,6 +110,15 @@ func FuzzParse(f *testing.F) {
 		esc, _ := module.EscapePath(r.Module)
 		if !strings.HasPrefix(p, "/"+esc+"/@") {
 			t.Fatalf("Parse(%q) = %+v does not round-trip to %q", p, r, name)
+		}
+		// The storage name taken from the request path is the canonical one.
+		if r.Version != "" {
+			if want := ArtifactName(r.Module, r.Version, r.Kind); name != want || "/"+name != p {
+				t.Fatalf("Parse(%q): storage name %q, canonical %q", p, name, want)
+			}
+			if err := module.Check(r.Module, r.Version); err != nil {
+				t.Fatalf("Parse(%q) accepted %+v: %v", p, r, err)
+			}
 		}
 	})
 }
