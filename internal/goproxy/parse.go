@@ -158,15 +158,39 @@ func (r Request) StorageName() string {
 
 // ArtifactName returns "<escaped module>/@v/<escaped version>.<kind>".
 func ArtifactName(mod, version string, kind Kind) string {
-	em, err := module.EscapePath(mod)
-	if err != nil {
-		panic("goproxy: ArtifactName of unchecked path: " + err.Error())
+	em, ev := mod, version
+	// Most paths and versions have no upper case, and escaping is the
+	// identity on them; skip the checks that EscapePath repeats on every
+	// cache hit. storage.CheckName still vets every name.
+	if !plainLower(mod) {
+		var err error
+		if em, err = module.EscapePath(mod); err != nil {
+			panic("goproxy: ArtifactName of unchecked path: " + err.Error())
+		}
 	}
-	ev, err := module.EscapeVersion(version)
-	if err != nil {
-		panic("goproxy: ArtifactName of unchecked version: " + err.Error())
+	if !plainLower(version) {
+		var err error
+		if ev, err = module.EscapeVersion(version); err != nil {
+			panic("goproxy: ArtifactName of unchecked version: " + err.Error())
+		}
 	}
 	return em + "/@v/" + ev + "." + string(kind)
+}
+
+// plainLower reports whether s holds only characters that escaping leaves
+// alone and that are valid in any module path or version element.
+func plainLower(s string) bool {
+	if s == "" || s[0] == '-' || s[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '-', c == '/', c == '_', c == '~', c == '+':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ListName returns "<escaped module>/@v/list", the name of the stored list

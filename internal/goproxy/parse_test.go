@@ -122,3 +122,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The fast path of ArtifactName agrees with module's escaping.
+func TestArtifactNameMatchesEscape(t *testing.T) {
+	for _, mv := range [][2]string{
+		{"golang.org/x/mod", "v0.1.0"}, {"github.com/BurntSushi/toml", "v1.6.0"},
+		{"example.com/m", "v1.0.0-RC1"}, {"example.com/m", "v2.0.0+incompatible"},
+		{"gopkg.in/yaml.v3", "v3.0.1"}, {"example.com/a_b~c", "v0.0.0-20200101000000-abcdefabcdef"},
+	} {
+		em, _ := module.EscapePath(mv[0])
+		ev, _ := module.EscapeVersion(mv[1])
+		if got, want := ArtifactName(mv[0], mv[1], KindZip), em+"/@v/"+ev+".zip"; got != want {
+			t.Errorf("ArtifactName(%q, %q) = %q, want %q", mv[0], mv[1], got, want)
+		}
+	}
+}

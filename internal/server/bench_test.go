@@ -168,3 +168,35 @@ func TestMemoryFlatWithLargeStore(t *testing.T) {
 		t.Errorf("heap grew by %d bytes serving %d stored modules (%d over 10)", large, n, small)
 	}
 }
+
+// BenchmarkHitParallelHTTP is the loopback load test: 16 keep-alive clients
+// per core fetch the same zip at once, as a CI fleet's go commands would.
+// It is bounded by -benchtime like any benchmark.
+func BenchmarkHitParallelHTTP(b *testing.B) {
+	e := warmEnv(b)
+	srv := httptest.NewServer(e.srv.Config.Handler)
+	defer srv.Close()
+	tr := srv.Client().Transport.(*http.Transport)
+	tr.MaxIdleConnsPerHost = 64
+	url := srv.URL + "/" + goproxy.ArtifactName(bigModule, "v1.0.0", goproxy.KindZip)
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	cpu := startCPU()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := srv.Client().Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	cpu.report(b)
+}
