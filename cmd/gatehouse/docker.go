@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/guard"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/listen"
@@ -48,8 +49,13 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	fs := newFlagSet(env, "docker", dockerSynopsis)
 	keys := cfg.Keys()
 	configFile := config.Bind(fs, keys)
+	list := fs.Bool("list-endpoints", false, "print the Docker Engine API endpoints that rules may name, and the presets, then exit")
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
+	}
+	if *list {
+		listEndpoints(env.stdout)
+		return 0
 	}
 	fail := func(err error) int {
 		fmt.Fprintln(env.stderr, "gatehouse docker: "+err.Error())
@@ -155,6 +161,16 @@ func listenName(ln net.Listener) string {
 		return config.UnixPrefix + a.Name
 	}
 	return ln.Addr().String()
+}
+
+func listEndpoints(w io.Writer) {
+	fmt.Fprintf(w, "# Docker Engine API %s endpoints (rules: \"METHOD /path\", or a prefix ending in /**)\n", api.SpecVersion)
+	for _, e := range api.Endpoints() {
+		fmt.Fprintf(w, "%-6s %-40s %s\n", e.Method, e.Path, e.Operation)
+	}
+	for _, name := range rules.PresetNames() {
+		fmt.Fprintf(w, "\n# preset %s\n%s\n", name, strings.Join(rules.PresetRules(name), "\n"))
+	}
 }
 
 // dockerClients compiles the profiles of cfg and maps each client to one.

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
 )
 
 // Bad settings, profiles and rules stop gatehouse docker at start with one
@@ -49,5 +52,26 @@ func TestDockerConfigErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "g.sock")); err == nil {
 		t.Error("a failed start left a socket behind")
+	}
+}
+
+// docs/docker.md documents every setting of gatehouse docker and every rule
+// of the presets.
+func TestDockerDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/docker.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range config.DefaultDocker().Keys() {
+		if !strings.Contains(string(doc), "`--"+k.Name+"`") || !strings.Contains(string(doc), "`"+k.TOMLName()+"`") {
+			t.Errorf("docs/docker.md does not document --%s / %s", k.Name, k.TOMLName())
+		}
+	}
+	for _, p := range rules.PresetNames() {
+		for _, r := range rules.PresetRules(p) {
+			if !strings.Contains(string(doc), r) {
+				t.Errorf("docs/docker.md does not list %q of preset %s", r, p)
+			}
+		}
 	}
 }

@@ -102,7 +102,6 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.Rule = prof.Name + ": " + rule.String()
 	if f := g.checkRequest(r, ep, prof.Unrestricted); f != nil {
-		f.reason = fmt.Sprintf("%s (allowed by %s, but)", f.reason, rec.Rule)
 		refuse(*f)
 		return
 	}

@@ -47,7 +47,7 @@ func Parse(s string) (Rule, error) {
 			return r, nil
 		}
 	}
-	return Rule{}, fmt.Errorf("rule %q names no endpoint of the Docker Engine API %s (see docs/docker.md for the list)", s, api.SpecVersion)
+	return Rule{}, fmt.Errorf("rule %q names no endpoint of the Docker Engine API %s (gatehouse docker --list-endpoints prints them)", s, api.SpecVersion)
 }
 
 // Matches reports whether the rule allows endpoint e.
