@@ -2,6 +2,7 @@ package dockerguard
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,17 +155,31 @@ func TestDockerCLI(t *testing.T) {
 	})
 
 	t.Run("UnixSocket", func(t *testing.T) {
-		if out := e.cliUnix(t, 0, "via unix\n", "run", "--rm", "-i", "--network", "none", image, "cat"); out.code != 0 || out.out != "via unix\n" {
-			t.Errorf("uid 0 (ci) run -i over the unix socket:\n%s", out)
+		var st syscall.Stat_t
+		if err := syscall.Stat(e.g.unix, &st); err != nil || st.Mode&0o777 != 0o660 || st.Gid != groupGID {
+			t.Errorf("socket mode %o gid %d (%v); want 0660 and gid %d", st.Mode&0o777, st.Gid, err, groupGID)
 		}
-		if r := e.cliUnix(t, roUID, "", "ps"); r.code != 0 {
+		if r := e.cliUnix(t, 0, 0, false, "via unix\n", "run", "--rm", "-i", "--network", "none", image, "cat"); r.code != 0 || r.out != "via unix\n" {
+			t.Errorf("uid 0 (ci) run -i over the unix socket:\n%s", r)
+		}
+		if r := e.cliUnix(t, roUID, roUID, true, "", "ps"); r.code != 0 {
 			t.Errorf("uid %d (read-only) ps:\n%s", roUID, r)
 		}
-		if r := e.cliUnix(t, roUID, "", "run", "--rm", "--network", "none", image, "true"); r.code == 0 || !strings.Contains(r.err, "(rule default-deny)") {
+		if r := e.cliUnix(t, roUID, roUID, true, "", "run", "--rm", "--network", "none", image, "true"); r.code == 0 || !strings.Contains(r.err, "(rule default-deny)") {
 			t.Errorf("uid %d (read-only) run:\n%s", roUID, r)
 		}
-		if r := e.cliUnix(t, strangeUID, "", "ps"); r.code == 0 || !strings.Contains(r.err, "(rule unknown-client)") {
+		if r := e.cliUnix(t, 4000, groupGID, false, "", "ps"); r.code != 0 {
+			t.Errorf("gid %d (read-only) ps:\n%s", groupGID, r)
+		}
+		if r := e.cliUnix(t, 4000, groupGID, false, "", "rm", "-f", "x"); r.code == 0 || !strings.Contains(r.err, "(rule default-deny)") {
+			t.Errorf("gid %d (read-only) rm:\n%s", groupGID, r)
+		}
+		if r := e.cliUnix(t, strangeUID, strangeUID, true, "", "ps"); r.code == 0 || !strings.Contains(r.err, "(rule unknown-client)") {
 			t.Errorf("uid %d (unknown) ps:\n%s", strangeUID, r)
+		}
+		// Not in the socket's group: the file mode stops it first.
+		if r := e.cliUnix(t, strangeUID, strangeUID, false, "", "ps"); r.code == 0 || !strings.Contains(r.err, "permission denied") {
+			t.Errorf("uid %d outside the socket's group:\n%s", strangeUID, r)
 		}
 	})
 

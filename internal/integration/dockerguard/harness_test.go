@@ -111,6 +111,7 @@ const (
 	stranger   = "stranger"    // a valid certificate that no client entry names
 	rogue      = "rogue"       // ci-client's name, signed by another CA
 	roUID      = 65534         // read-only, by uid on the unix socket
+	groupGID   = 4343          // read-only, by primary gid; also the socket's group
 	strangeUID = 4242          // no entry
 )
 
@@ -135,7 +136,8 @@ socket = "` + d.socket + `"
 tls_cert = "` + filepath.Join(server, "cert.pem") + `"
 tls_key = "` + filepath.Join(server, "key.pem") + `"
 client_ca = "` + filepath.Join(server, "ca.pem") + `"
-socket_mode = "0666"
+socket_mode = "0660"
+socket_group = "4343"
 bind_allowlist = ["` + e.allow + `"]
 
 [profiles.dashboard]
@@ -159,6 +161,10 @@ profile = "ci"
 
 [[clients]]
 uid = 65534
+profile = "read-only"
+
+[[clients]]
+gid = 4343
 profile = "read-only"
 `
 	cfgFile := filepath.Join(tmp, "docker.toml")
@@ -291,12 +297,17 @@ func (e *env) cli(t *testing.T, client, stdin string, args ...string) result {
 	return e.runDocker(t, environ, nil, stdin, args...)
 }
 
-// cliUnix runs the docker CLI as uid (0 or another) through the unix listener.
-func (e *env) cliUnix(t *testing.T, uid int, stdin string, args ...string) result {
+// cliUnix runs the docker CLI through the unix listener as root, or as
+// another uid and primary gid, with the socket's group as a supplementary
+// group if inGroup.
+func (e *env) cliUnix(t *testing.T, uid, gid int, inGroup bool, stdin string, args ...string) result {
 	t.Helper()
 	var cred *syscall.Credential
 	if uid != 0 {
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if inGroup {
+			cred.Groups = []uint32{groupGID}
+		}
 	}
 	return e.runDocker(t, []string{"DOCKER_HOST=unix://" + e.g.unix}, cred, stdin, args...)
 }
