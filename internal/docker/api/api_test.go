@@ -130,3 +130,25 @@ func TestEveryEndpointIsRoutable(t *testing.T) {
 		}
 	}
 }
+
+// Normalise and Lookup never panic, and a normalised path, forwarded and
+// decoded again by dockerd, normalises to itself.
+func FuzzNormalise(f *testing.F) {
+	for _, s := range []string{"/v1.41/containers/json", "/containers/x/json", "/v1.41./a", "//x", "/images/a/b/c/json"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		p, err := Normalise(path)
+		if err != nil {
+			return
+		}
+		u, err := url.Parse("http://docker" + (&url.URL{Path: p.Full()}).EscapedPath())
+		if err != nil {
+			t.Fatalf("forwarded path %q does not parse: %v", p.Full(), err)
+		}
+		if q, err := Normalise(u.Path); err != nil || q != p {
+			t.Fatalf("Normalise(%q) = %+v; forwarded and decoded again: %+v, %v", path, p, q, err)
+		}
+		Lookup(method, p.Path)
+	})
+}
