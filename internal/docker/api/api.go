@@ -10,6 +10,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -30,6 +31,30 @@ func Endpoints() []Endpoint { return append([]Endpoint(nil), endpoints...) }
 type Path struct {
 	Version string // API version of a /v<major>.<minor> prefix, or ""
 	Path    string // the path without the version prefix, e.g. /containers/abc/json
+}
+
+// MinVersion is the oldest API version gatehouse forwards. Older versions
+// change what bodies mean (dockerd 20.10 still applies a HostConfig sent with
+// container start below 1.24); the docker CLI and SDKs negotiate a newer one.
+const MinVersion = "1.24"
+
+// TooOld reports whether p asks for an API version older than MinVersion.
+// A path without a version prefix gets dockerd's current version.
+func (p Path) TooOld() bool {
+	return p.Version != "" && versionLess(p.Version, MinVersion)
+}
+
+func versionLess(a, b string) bool {
+	amaj, amin, _ := strings.Cut(a, ".")
+	bmaj, bmin, _ := strings.Cut(b, ".")
+	x, _ := strconv.Atoi(amaj)
+	y, _ := strconv.Atoi(bmaj)
+	if x != y {
+		return x < y
+	}
+	x, _ = strconv.Atoi(amin)
+	y, _ = strconv.Atoi(bmin)
+	return x < y
 }
 
 // Full is the path to forward to dockerd: version prefix and path, exactly

@@ -152,3 +152,11 @@ func FuzzNormalise(f *testing.F) {
 		Lookup(method, p.Path)
 	})
 }
+
+func TestTooOld(t *testing.T) {
+	for v, old := range map[string]bool{"": false, "1.12": true, "1.23": true, "1.24": false, "1.41": false, "1.100": false, "0.99": true, "2.0": false} {
+		if got := (Path{Version: v, Path: "/x"}).TooOld(); got != old {
+			t.Errorf("version %q: TooOld = %v", v, got)
+		}
+	}
+}

@@ -90,6 +90,10 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Endpoint = p.Path
+	if p.TooOld() {
+		refuse(refusal{http.StatusForbidden, "api-version", fmt.Sprintf("API version %s is older than %s, whose bodies mean other things", p.Version, api.MinVersion)})
+		return
+	}
 	ep, err := api.Lookup(r.Method, p.Path)
 	if err != nil {
 		refuse(refusal{http.StatusForbidden, "unknown-endpoint", err.Error()})

@@ -57,6 +57,7 @@ func deny(rule, format string, args ...any) *Violation {
 var (
 	containerCreate = "POST /containers/create"
 	containerUpdate = "POST /containers/{id}/update"
+	containerStart  = "POST /containers/{id}/start"
 	execCreate      = "POST /containers/{id}/exec"
 	volumeCreate    = "POST /volumes/create"
 	imageBuild      = "POST /build"
@@ -66,7 +67,7 @@ var (
 // ReadsBody reports whether Check needs the request body of endpoint e.
 func (in *Inspector) ReadsBody(e api.Endpoint) bool {
 	switch e.String() {
-	case containerCreate, containerUpdate, execCreate, volumeCreate:
+	case containerCreate, containerUpdate, containerStart, execCreate, volumeCreate:
 		return true
 	}
 	return false
@@ -94,7 +95,19 @@ func (in *Inspector) Check(e api.Endpoint, query url.Values, body []byte) *Viola
 		if !ok {
 			return deny("strict-json", "HostConfig is not an object")
 		}
-		return in.checkHostConfig(hc)
+		if v := in.checkHostConfig(hc); v != nil {
+			return v
+		}
+		// dockerd still decodes HostConfig fields at the top level of the
+		// body (a deprecated embedded struct) and uses them when there is
+		// no HostConfig key, so they get the same checks.
+		return in.checkHostConfig(o)
+	case containerStart:
+		// Before API 1.24 a start body was a HostConfig, which dockerd 20.10
+		// still applies; nothing the docker CLI sends today has one.
+		if len(o) > 0 {
+			return deny("no-start-body", "a body on container start (a HostConfig of old API versions) is not allowed")
+		}
 	case containerUpdate:
 		// An update carries Resources, which include devices and cgroups.
 		return checkResources(o)
@@ -194,6 +207,9 @@ func (in *Inspector) checkHostConfig(hc object) *Violation {
 		if hc.get(f) != nil {
 			return deny("no-security-opt", "HostConfig.%s replaces the paths dockerd hides from containers", f)
 		}
+	}
+	if d, ok := str(hc.get("VolumeDriver")); !ok || (d != "" && d != "local") {
+		return deny("no-volume-driver", "volume driver %v is not allowed", hc.get("VolumeDriver"))
 	}
 	if rt, ok := str(hc.get("Runtime")); !ok || (rt != "" && rt != "runc") {
 		return deny("no-runtime", "container runtime %v is not allowed", hc.get("Runtime"))

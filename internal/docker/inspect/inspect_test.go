@@ -101,6 +101,12 @@ func TestContainerCreate(t *testing.T) {
 		`{"HostConfig":{"Mounts":[{"type":"BIND","Source":"/","Target":"/h"}]}}`: "bind-allowlist",
 		`{"HostConfig":{"Mounts":[{"Type":"volume","Target":"/h","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"/"}}}}]}}`: "no-volume-driver",
 		`{"HostConfig":{"Mounts":[{"Type":"npipe","Source":"x","Target":"/h"}]}}`:                                                                          "bind-allowlist",
+		// The deprecated top-level HostConfig fields dockerd still reads:
+		`{"Image":"bb","Privileged":true}`:                     "no-privileged",
+		`{"Image":"bb","Binds":["/:/host"]}`:                   "bind-allowlist",
+		`{"Image":"bb","PidMode":"host","HostConfig":{}}`:      "no-host-namespaces",
+		`{"Image":"bb","VolumeDriver":"evil","HostConfig":{}}`: "no-volume-driver",
+		`{"HostConfig":{"VolumeDriver":"sshfs"}}`:              "no-volume-driver",
 		// Parsed differently by a naive guard than by dockerd:
 		`{"HostConfig":{"Privileged":false},"hostconfig":{"Privileged":true}}`:   "strict-json",
 		`{"HostConfig":{"Privileged":false,"Privileged":true}}`:                  "strict-json",
@@ -129,6 +135,10 @@ func TestOtherEndpoints(t *testing.T) {
 		{"POST", "/containers/c1/exec", "", `{"Cmd":["sh"],"Privileged":true}`, "no-privileged"},
 		{"POST", "/containers/c1/exec", "", `{"privileged":true}`, "no-privileged"},
 		{"POST", "/containers/c1/update", "", `{"Memory":1000000}`, ""},
+		{"POST", "/containers/c1/start", "", ``, ""},
+		{"POST", "/containers/c1/start", "", `{}`, ""},
+		{"POST", "/containers/c1/start", "", `{"Privileged":true}`, "no-start-body"},
+		{"POST", "/containers/c1/start", "", `{"Binds":["/:/h"]}`, "no-start-body"},
 		{"POST", "/containers/c1/update", "", `{"Devices":[{"PathOnHost":"/dev/mem"}]}`, "no-devices"},
 		{"POST", "/volumes/create", "", `{"Name":"v1"}`, ""},
 		{"POST", "/volumes/create", "", `{"Name":"v1","DriverOpts":{"type":"none","o":"bind","device":"/"}}`, "no-volume-driver"},

@@ -2,8 +2,11 @@ package dockerguard
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -197,5 +200,66 @@ func TestExecTTY(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "/dev/pts/") || !strings.Contains(string(out), "tty-ok") {
 		t.Errorf("exec -it: %v\n%s", err, out)
+	}
+}
+
+// directAPI sends a request straight to dockerd, to show that what gatehouse
+// refuses would have worked.
+func (e *env) directAPI(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.d.socket)
+	}}}
+	req, _ := http.NewRequest(method, "http://docker"+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Old ways of saying "privileged" that dockerd 20.10 still understands: the
+// deprecated top-level HostConfig fields of a create body, and a HostConfig
+// sent with container start under API versions before 1.24.
+func TestLegacyHostConfigBypass(t *testing.T) {
+	e := newEnv(t)
+	legacy := `{"Image":"` + image + `","Cmd":["sleep","60"],"NetworkMode":"none","Binds":["/:/hostroot"]}`
+	// dockerd takes it...
+	code, body := e.directAPI(t, "POST", "/v1.41/containers/create", legacy)
+	if code != 201 {
+		t.Fatalf("direct legacy create: %d %s", code, body)
+	}
+	var created struct{ Id string }
+	json.Unmarshal([]byte(body), &created)
+	defer e.direct(t, "rm", "-f", created.Id)
+	binds := strings.TrimSpace(e.direct(t, "inspect", "--format", "{{.HostConfig.Binds}}", created.Id).out)
+	t.Logf("dockerd applied top-level Binds: %s", binds)
+	// ...gatehouse does not.
+	if code, resp := e.rawRequest(t, ciClient, post("/v1.41/containers/create", "application/json", legacy)); code != 403 || !strings.Contains(resp, "(rule bind-allowlist)") {
+		t.Errorf("legacy create through gatehouse: %d %s", code, resp)
+	}
+
+	cid := e.ok(t, ciClient, "create", "--network", "none", image, "sleep", "60")
+	defer e.direct(t, "rm", "-f", cid)
+	startBody := `{"Binds":["/:/hostroot"]}`
+	for _, tc := range []struct{ path, rule string }{
+		{"/v1.23/containers/" + cid + "/start", "api-version"},
+		{"/v1.12/containers/" + cid + "/start", "api-version"},
+		{"/v1.41/containers/" + cid + "/start", "no-start-body"},
+		{"/containers/" + cid + "/start", "no-start-body"},
+	} {
+		if code, resp := e.rawRequest(t, ciClient, post(tc.path, "application/json", startBody)); code != 403 || !strings.Contains(resp, "(rule "+tc.rule+")") {
+			t.Errorf("POST %s with a HostConfig: %d %s; want rule %s", tc.path, code, resp, tc.rule)
+		}
+	}
+	if out := e.direct(t, "inspect", "--format", "{{.State.Status}} {{.HostConfig.Binds}}", cid).out; strings.TrimSpace(out) != "created []" {
+		t.Errorf("container changed: %q", out)
+	}
+	// Without a body, start works.
+	if code, resp := e.rawRequest(t, ciClient, post("/v1.41/containers/"+cid+"/start", "", "")); code != 204 {
+		t.Errorf("plain start: %d %s", code, resp)
 	}
 }
