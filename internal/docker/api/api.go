@@ -5,7 +5,7 @@
 // be matched against a path that dockerd would route elsewhere.
 package api
 
-//go:generate go run ./gen -version v28.2.2+incompatible -o endpoints_gen.go
+//go:generate go run ./gen -version v28.2.2+incompatible -routes-also v20.10.24+incompatible -o endpoints_gen.go
 
 import (
 	"errors"
