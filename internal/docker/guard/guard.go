@@ -38,6 +38,7 @@ type Guard struct {
 	audit   audit.Sink
 	log     *slog.Logger
 	proxy   http.Handler
+	daemon  *http.Client // gatehouse's own questions to dockerd
 }
 
 // New returns a Guard.
@@ -59,8 +60,11 @@ func New(o Options) (*Guard, error) {
 			return nil, errors.New("guard: a client has no profile")
 		}
 	}
-	return &Guard{clients: o.Clients, inspect: o.Inspector, audit: o.Audit, log: o.Logger,
-		proxy: newProxy(o.Socket, o.Logger)}, nil
+	t := daemonTransport(o.Socket)
+	g := &Guard{clients: o.Clients, inspect: o.Inspector, audit: o.Audit, log: o.Logger,
+		proxy: newProxy(t, o.Logger), daemon: &http.Client{Transport: t, Timeout: 30 * time.Second}}
+	o.Inspector.WithVolumeLookup(g.lookupVolume)
+	return g, nil
 }
 
 // A refusal is a request gatehouse does not forward.
@@ -165,7 +169,7 @@ func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool
 		r.TransferEncoding = nil
 		r.Header.Del("Transfer-Encoding")
 	}
-	if v := g.inspect.Check(ep, q, body); v != nil {
+	if v := g.inspect.Check(r.Context(), ep, q, body); v != nil {
 		return &refusal{http.StatusForbidden, v.Rule, v.Reason}
 	}
 	return nil

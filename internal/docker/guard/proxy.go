@@ -9,6 +9,20 @@ import (
 	"time"
 )
 
+// daemonTransport connects to dockerd's unix socket. It sets no timeouts:
+// streams last as long as the client wants.
+func daemonTransport(socket string) *http.Transport {
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
 type stateKey struct{}
 
 // state carries what the proxy learnt about a forwarded request back to
@@ -23,16 +37,7 @@ type state struct {
 // attach stream for as long as the client wants; a 101 upgrade (attach and
 // exec with Upgrade: tcp) becomes a raw two-way stream, with a half-close on
 // either side passed on to the other so that a container sees EOF on stdin.
-func newProxy(socket string, log *slog.Logger) http.Handler {
-	t := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-	}
+func newProxy(t http.RoundTripper, log *slog.Logger) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"

@@ -7,6 +7,7 @@
 package inspect
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -23,6 +24,37 @@ const DefaultMaxBody = 1 << 20
 type Inspector struct {
 	binds   *Allowlist
 	maxBody int64
+	volumes VolumeLookup
+}
+
+// A VolumeLookup asks dockerd about an existing named volume: its driver and
+// driver options, or found false when there is none (dockerd then creates a
+// plain local one).
+type VolumeLookup func(ctx context.Context, name string) (driver string, options map[string]string, found bool, err error)
+
+// WithVolumeLookup makes the inspector check named volumes that containers
+// mount: one created with driver options (o=bind,device=/ by an
+// administrator, say) reaches the host's files like a bind mount. Without a
+// lookup, named volumes pass.
+func (in *Inspector) WithVolumeLookup(f VolumeLookup) *Inspector {
+	in.volumes = f
+	return in
+}
+
+// checkNamedVolume refuses mounting an existing volume that has a driver
+// other than local or any driver options.
+func (in *Inspector) checkNamedVolume(ctx context.Context, name string) *Violation {
+	if in.volumes == nil {
+		return nil
+	}
+	driver, opts, found, err := in.volumes(ctx, name)
+	if err != nil {
+		return deny("no-volume-driver", "cannot check volume %q: %v", name, err)
+	}
+	if found && ((driver != "" && driver != "local") || len(opts) > 0) {
+		return deny("no-volume-driver", "volume %q has driver %q or driver options, which can mount host paths", name, driver)
+	}
+	return nil
 }
 
 // New returns an Inspector; binds lists the host directories that
@@ -75,7 +107,7 @@ func (in *Inspector) ReadsBody(e api.Endpoint) bool {
 
 // Check applies the body rules for endpoint e to its query and body (nil
 // when ReadsBody is false). It returns nil when the request may pass.
-func (in *Inspector) Check(e api.Endpoint, query url.Values, body []byte) *Violation {
+func (in *Inspector) Check(ctx context.Context, e api.Endpoint, query url.Values, body []byte) *Violation {
 	switch e.String() {
 	case imageBuild:
 		return checkBuild(query)
@@ -95,13 +127,13 @@ func (in *Inspector) Check(e api.Endpoint, query url.Values, body []byte) *Viola
 		if !ok {
 			return deny("strict-json", "HostConfig is not an object")
 		}
-		if v := in.checkHostConfig(hc); v != nil {
+		if v := in.checkHostConfig(ctx, hc); v != nil {
 			return v
 		}
 		// dockerd still decodes HostConfig fields at the top level of the
 		// body (a deprecated embedded struct) and uses them when there is
 		// no HostConfig key, so they get the same checks.
-		return in.checkHostConfig(o)
+		return in.checkHostConfig(ctx, o)
 	case containerStart:
 		// Before API 1.24 a start body was a HostConfig, which dockerd 20.10
 		// still applies; nothing the docker CLI sends today has one.
@@ -171,7 +203,7 @@ func strList(v any) ([]string, bool) {
 	return out, true
 }
 
-func (in *Inspector) checkHostConfig(hc object) *Violation {
+func (in *Inspector) checkHostConfig(ctx context.Context, hc object) *Violation {
 	if hc == nil {
 		return nil
 	}
@@ -227,7 +259,7 @@ func (in *Inspector) checkHostConfig(hc object) *Violation {
 		return deny("bind-allowlist", "HostConfig.Binds is not a list of strings")
 	}
 	for _, b := range binds {
-		if v := in.checkBind(b); v != nil {
+		if v := in.checkBind(ctx, b); v != nil {
 			return v
 		}
 	}
@@ -244,7 +276,7 @@ func (in *Inspector) checkHostConfig(hc object) *Violation {
 		if !ok {
 			return deny("bind-allowlist", "HostConfig.Mounts holds a non-object")
 		}
-		if v := in.checkMount(mo); v != nil {
+		if v := in.checkMount(ctx, mo); v != nil {
 			return v
 		}
 	}
@@ -268,7 +300,7 @@ func checkResources(o object) *Violation {
 // checkBind checks one HostConfig.Binds entry, "source:target[:options]".
 // A source that is an absolute path is a host directory and must be in the
 // allowlist; otherwise it is a named volume.
-func (in *Inspector) checkBind(b string) *Violation {
+func (in *Inspector) checkBind(ctx context.Context, b string) *Violation {
 	parts := strings.Split(b, ":")
 	if len(parts) == 1 {
 		return nil // an anonymous volume at a container path
@@ -286,7 +318,7 @@ func (in *Inspector) checkBind(b string) *Violation {
 	if !validVolumeName(src) {
 		return deny("bind-allowlist", "bind source %q is neither an absolute host path nor a volume name", src)
 	}
-	return nil
+	return in.checkNamedVolume(ctx, src)
 }
 
 // validVolumeName is dockerd's rule for local volume names.
@@ -303,7 +335,7 @@ func validVolumeName(s string) bool {
 	return true
 }
 
-func (in *Inspector) checkMount(m object) *Violation {
+func (in *Inspector) checkMount(ctx context.Context, m object) *Violation {
 	typ, ok := str(m.get("Type"))
 	if !ok {
 		return deny("bind-allowlist", "mount Type is not a string")
@@ -326,7 +358,15 @@ func (in *Inspector) checkMount(m object) *Violation {
 		if !ok {
 			return deny("bind-allowlist", "mount DriverConfig is not an object")
 		}
-		return checkVolumeDriver(dc.get("Name"), dc.get("Options"), "mount")
+		if v := checkVolumeDriver(dc.get("Name"), dc.get("Options"), "mount"); v != nil {
+			return v
+		}
+		if src != "" {
+			if !validVolumeName(src) {
+				return deny("bind-allowlist", "volume name %q is not valid", src)
+			}
+			return in.checkNamedVolume(ctx, src)
+		}
 	case "tmpfs":
 	default:
 		return deny("bind-allowlist", "mount type %q is not allowed", typ)

@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"context"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,7 +51,7 @@ func TestContainerCreate(t *testing.T) {
 		`{"Labels":{"a":"1"},"HostConfig":{"NetworkMode":"bridge"}}`,
 	}
 	for _, body := range ok {
-		if v := in.Check(create, nil, []byte(body)); v != nil {
+		if v := in.Check(context.Background(), create, nil, []byte(body)); v != nil {
 			t.Errorf("refused %s: %v", body, v)
 		}
 	}
@@ -119,7 +121,7 @@ func TestContainerCreate(t *testing.T) {
 		strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100): "strict-json",
 	}
 	for body, rule := range refused {
-		v := in.Check(create, nil, []byte(body))
+		v := in.Check(context.Background(), create, nil, []byte(body))
 		if v == nil || v.Rule != rule {
 			t.Errorf("%s: got %v, want rule %s", body, v, rule)
 		}
@@ -159,7 +161,7 @@ func TestOtherEndpoints(t *testing.T) {
 		if in.ReadsBody(e) {
 			body = []byte(tc.body)
 		}
-		v := in.Check(e, q, body)
+		v := in.Check(context.Background(), e, q, body)
 		got := ""
 		if v != nil {
 			got = v.Rule
@@ -189,4 +191,40 @@ func FuzzParseBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseBody(b) // must not panic
 	})
+}
+
+func TestNamedVolumes(t *testing.T) {
+	in, _ := newInspector(t)
+	in.WithVolumeLookup(func(_ context.Context, name string) (string, map[string]string, bool, error) {
+		switch name {
+		case "plain":
+			return "local", nil, true, nil
+		case "hostroot":
+			return "local", map[string]string{"type": "none", "o": "bind", "device": "/"}, true, nil
+		case "plugin":
+			return "sshfs", nil, true, nil
+		case "broken":
+			return "", nil, false, errors.New("daemon unreachable")
+		}
+		return "", nil, false, nil
+	})
+	create := endpoint(t, "POST", "/containers/create")
+	for body, rule := range map[string]string{
+		`{"HostConfig":{"Binds":["plain:/p","new-one:/n"]}}`:                              "",
+		`{"HostConfig":{"Mounts":[{"Type":"volume","Source":"plain","Target":"/p"}]}}`:    "",
+		`{"HostConfig":{"Binds":["hostroot:/h"]}}`:                                        "no-volume-driver",
+		`{"HostConfig":{"Binds":["plugin:/h:ro"]}}`:                                       "no-volume-driver",
+		`{"HostConfig":{"Binds":["broken:/h"]}}`:                                          "no-volume-driver",
+		`{"HostConfig":{"Mounts":[{"Type":"volume","Source":"hostroot","Target":"/h"}]}}`: "no-volume-driver",
+		`{"HostConfig":{"Mounts":[{"Type":"volume","Source":"../x","Target":"/h"}]}}`:     "bind-allowlist",
+	} {
+		v := in.Check(context.Background(), create, nil, []byte(body))
+		got := ""
+		if v != nil {
+			got = v.Rule
+		}
+		if got != rule {
+			t.Errorf("%s: got %v, want rule %q", body, v, rule)
+		}
+	}
 }

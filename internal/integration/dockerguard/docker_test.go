@@ -87,6 +87,19 @@ func TestDockerCLI(t *testing.T) {
 			}
 			e.refused(t, ciClient, tc.rule, append(args, image, "true")...)
 		}
+		// A named volume that an administrator made with bind options
+		// reaches the host like a bind mount; a plain one is fine.
+		if r := e.direct(t, "volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device=/", "gh-hostroot"); r.code != 0 {
+			t.Fatalf("volume create: %s", r)
+		}
+		defer e.direct(t, "volume", "rm", "-f", "gh-hostroot")
+		e.refused(t, ciClient, "no-volume-driver", "run", "--rm", "--network", "none", "-v", "gh-hostroot:/h", image, "true")
+		e.refused(t, ciClient, "no-volume-driver", "run", "--rm", "--network", "none", "--mount", "source=gh-hostroot,target=/h", image, "true")
+		e.refused(t, ciClient, "no-volume-driver", "volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device=/etc", "gh-etc")
+		defer e.direct(t, "volume", "rm", "-f", "gh-plain")
+		if out := e.ok(t, ciClient, "run", "--rm", "--network", "none", "-v", "gh-plain:/data", image, "sh", "-c", "echo v > /data/f; cat /data/f"); out != "v" {
+			t.Errorf("plain named volume: %q", out)
+		}
 		// Inside the allowlist, a bind mount works.
 		if out := e.ok(t, ciClient, "run", "--rm", "--network", "none", "-v", e.allow+":/cache", image, "sh", "-c", "echo cached > /cache/f; cat /cache/f"); out != "cached" {
 			t.Errorf("allowed bind: %q", out)
