@@ -83,6 +83,9 @@ func Open(dir string) (*DB, error) {
 // Len returns the number of entries loaded.
 func (db *DB) Len() int { return db.count }
 
+// Has reports whether any entry names modPath.
+func (db *DB) Has(modPath string) bool { return db != nil && len(db.modules[modPath]) > 0 }
+
 // Affecting returns the vulnerabilities that affect modPath at version, in ID order.
 func (db *DB) Affecting(modPath, version string) []*Vuln {
 	if db == nil {
