@@ -153,6 +153,9 @@ func (s *Server) logged(next http.Handler) http.Handler {
 		}
 		if e.Decision != "" && e.Decision != "allow" {
 			attrs = append(attrs, "decision", e.Decision, "reason", e.Reason)
+			if e.Rule != "" {
+				attrs = append(attrs, "rule", e.Rule)
+			}
 		}
 		s.log.Info("request", attrs...)
 		if s.opts.OnDone != nil && e.Kind != "" {

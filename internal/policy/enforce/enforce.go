@@ -110,11 +110,15 @@ func (e *Enforcer) logLoaded(msg string, p *policy.Policy) {
 }
 
 // Watch reloads on a value from hup (SIGHUP) and when the policy file or
-// its vulnerability database index changes (checked every interval),
-// until ctx is done.
+// its vulnerability database index changes (checked every interval; 0:
+// never), until ctx is done.
 func (e *Enforcer) Watch(ctx context.Context, hup <-chan os.Signal, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,7 +126,7 @@ func (e *Enforcer) Watch(ctx context.Context, hup <-chan os.Signal, interval tim
 		case <-hup:
 			e.log.Info("SIGHUP: reloading policy")
 			e.Reload()
-		case <-t.C:
+		case <-tick:
 			e.reloadMu.Lock()
 			if fp := e.fingerprint(e.cur.Load()); fp != e.loadedFP {
 				e.reloadLocked()
