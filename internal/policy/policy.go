@@ -67,7 +67,7 @@ type Facts interface {
 }
 
 // ErrUnknown marks a fact that cannot be known where the decision is made.
-var ErrUnknown = errors.New("not known here")
+var ErrUnknown = errors.New("not known")
 
 // A Decision is the outcome for one module version and caller.
 type Decision struct {
@@ -249,7 +249,7 @@ func (r *Rule) match(ctx context.Context, p *Policy, facts Facts, id *auth.Ident
 			return false, "", nil
 		}
 		details = append(details, fmt.Sprintf("published %s, %s ago; min_age is %s",
-			t.UTC().Format(time.RFC3339), roundAge(age), r.MinAge))
+			t.UTC().Format(time.RFC3339), FormatDuration(roundAge(age)), FormatDuration(r.MinAge)))
 	}
 	return true, strings.Join(details, "; "), nil
 }
@@ -270,4 +270,16 @@ func roundAge(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Minute)
+}
+
+// FormatDuration writes d without zero minutes and seconds: 72h, 1h30m.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
