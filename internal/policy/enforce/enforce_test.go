@@ -68,7 +68,7 @@ func withGroups(next http.Handler) http.Handler {
 	})
 }
 
-func newEnv(t *testing.T, policySrc string, setup ...func(up *testproxy.Server)) *env {
+func newEnv(t testing.TB, policySrc string, setup ...func(up *testproxy.Server)) *env {
 	t.Helper()
 	up := testproxy.New(t)
 	for _, f := range setup {
@@ -111,7 +111,7 @@ func newEnv(t *testing.T, policySrc string, setup ...func(up *testproxy.Server))
 	return e
 }
 
-func (e *env) write(t *testing.T, src string) {
+func (e *env) write(t testing.TB, src string) {
 	t.Helper()
 	tmp := e.file + ".tmp"
 	if err := os.WriteFile(tmp, []byte(src), 0o644); err != nil {
@@ -150,7 +150,7 @@ func (e *env) entry(path string) *reqlog.Entry {
 	return nil
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
@@ -481,5 +481,52 @@ func TestDeniedErrorFitsGo(t *testing.T) {
 	status, body := e.get(t, "/example.com/lib/@v/v1.0.0.info")
 	if status != 403 || len(body) > 648 || strings.Count(body, "\n") > 8 || !strings.HasPrefix(body, "gatehouse policy: example.com/lib@v1.0.0 is denied by rule") {
 		t.Errorf("%d %d bytes %q", status, len(body), body)
+	}
+}
+
+// A new copy of the vulnerability database is picked up by the same
+// watch that follows the policy file: its index is part of the fingerprint.
+func TestVulnDBRefresh(t *testing.T) {
+	e := newEnv(t, "vuln_db = \"vulndb\"\n[[rule]]\nname = \"vulns\"\nvulnerable = true\naction = \"deny\"\nreason = \"known vulnerability\"\n")
+	if status, _ := e.get(t, "/example.com/greet/@v/v1.0.0.info"); status != 200 {
+		t.Fatalf("greet before the update: %d", status)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.enf.Watch(ctx, nil, 20*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	dir := filepath.Join(filepath.Dir(e.file), "vulndb")
+	entry := `{"id":"GO-2099-0900","affected":[{"package":{"name":"example.com/greet"}}]}`
+	if err := os.WriteFile(filepath.Join(dir, "ID", "GO-2099-0900.json"), []byte(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	index := `[{"path":"example.com/greet","vulns":[{"id":"GO-2099-0900"}]}]`
+	if err := os.WriteFile(filepath.Join(dir, "index", "modules.json"), []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return e.enf.Policy().Vulns.Has("example.com/greet") })
+	if status, body := e.get(t, "/example.com/greet/@v/v1.0.0.info"); status != 403 || !strings.Contains(body, "GO-2099-0900") {
+		t.Errorf("greet after the update: %d %q", status, body)
+	}
+}
+
+// BenchmarkFilterVersions measures the gate on a warm cache: a list of 4
+// versions under a policy with a cool-down, a retraction rule and a
+// vulnerability rule, so every fact is consulted.
+func BenchmarkFilterVersions(b *testing.B) {
+	e := newEnv(b, "vuln_db = \"vulndb\"\n"+
+		"[[rule]]\nname = \"vulns\"\nvulnerable = true\naction = \"deny\"\nreason = \"v\"\n"+
+		"[[rule]]\nname = \"retracted\"\nretracted = true\naction = \"deny\"\nreason = \"r\"\n"+
+		"[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"c\"\n")
+	versions := []string{"v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0"}
+	ctx := context.Background()
+	if _, err := e.enf.FilterVersions(ctx, "example.com/lib", versions); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.enf.FilterVersions(ctx, "example.com/lib", versions); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
