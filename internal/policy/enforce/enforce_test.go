@@ -530,3 +530,38 @@ func BenchmarkFilterVersions(b *testing.B) {
 		}
 	}
 }
+
+// Without the facts a rule needs, nothing is let through: a direct
+// request gets a 502 that says why, and no fetch of the artifact happens.
+func TestFactsUnavailableFailsClosed(t *testing.T) {
+	e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"too new\"\n")
+	e.up.SetStatus(http.StatusInternalServerError)
+	status, body := e.get(t, "/example.com/lib/@v/v1.0.0.zip")
+	if status != 502 || !strings.HasPrefix(body, "gatehouse policy: cannot check example.com/lib@v1.0.0") {
+		t.Errorf("upstream down: %d %q", status, body)
+	}
+	if n := e.up.Count("/example.com/lib/@v/v1.0.0.zip"); n != 0 {
+		t.Errorf("zip fetched %d times without a decision", n)
+	}
+	if en := e.entry("/example.com/lib/@v/v1.0.0.zip"); en.Decision != "error" {
+		t.Errorf("log entry: %+v", en)
+	}
+	if !strings.Contains(e.logBuf.String(), "policy: cannot decide") {
+		t.Errorf("no warning logged:\n%s", e.logBuf.String())
+	}
+}
+
+// An upstream that dates a release in the future to slip past the
+// cool-down is refused: a future time is younger than any min_age.
+func TestFutureTimeIsTooNew(t *testing.T) {
+	e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"too new\"\n",
+		func(up *testproxy.Server) {
+			up.Add("example.com/lib", "v1.5.0", map[string]string{"go.mod": "module example.com/lib\n"}, time.Now().Add(1000*time.Hour))
+		})
+	if status, body := e.get(t, "/example.com/lib/@v/v1.5.0.zip"); status != 403 || !strings.Contains(body, `rule "cool-down"`) {
+		t.Errorf("future-dated release: %d %q", status, body)
+	}
+	if _, latest := e.get(t, "/example.com/lib/@latest"); !strings.Contains(latest, `"Version":"v1.3.0"`) {
+		t.Errorf("latest = %q", latest)
+	}
+}

@@ -98,7 +98,9 @@ func (f *facts) retractions(ctx context.Context, modPath string) ([]*modfile.Ret
 		return e.rules, nil
 	}
 	v, err, _ := f.fetchOnce.Do(modPath, func() (any, error) {
-		rules, err := f.loadRetractions(ctx, modPath)
+		// Shared by every request waiting here: one client going away must
+		// not fail the others (the cache bounds the fetches by its timeout).
+		rules, err := f.loadRetractions(context.WithoutCancel(ctx), modPath)
 		if err != nil {
 			return nil, err
 		}
