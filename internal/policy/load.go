@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -240,16 +241,13 @@ func checkPattern(p string) error {
 		return fmt.Errorf("%q is not a module path pattern", p)
 	}
 	for _, elem := range strings.Split(p, "/") {
-		if _, err := filepathMatch(elem); err != nil {
+		// The syntax path.Match, which module.MatchPrefixPatterns uses, accepts.
+		if _, err := path.Match(elem, "x"); err != nil {
 			return fmt.Errorf("%q is not a module path pattern: %v", p, err)
 		}
 	}
 	return nil
 }
-
-// filepathMatch checks a glob's syntax the way module.MatchPrefixPatterns
-// will use it (path.Match).
-func filepathMatch(glob string) (bool, error) { return filepath.Match(glob, "x") }
 
 // Line finding. The TOML decoder does not expose positions for decoded
 // keys, so semantic errors find their line by scanning the source: the

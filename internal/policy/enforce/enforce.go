@@ -171,7 +171,11 @@ func (e *DeniedError) Error() string {
 	} else {
 		lines = append(lines, "This module is not available to you through this proxy;")
 	}
-	lines = append(lines, fmt.Sprintf("or ask the proxy's operators about rule %q (line %d of the policy).", d.Rule, d.Line))
+	if d.Line > 0 {
+		lines = append(lines, fmt.Sprintf("or ask the proxy's operators about rule %q (line %d of the policy).", d.Rule, d.Line))
+	} else {
+		lines = append(lines, fmt.Sprintf("or ask the proxy's operators about rule %q of the policy.", d.Rule))
+	}
 	return strings.Join(lines, "\n")
 }
 
