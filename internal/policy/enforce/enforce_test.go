@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -564,4 +565,40 @@ func TestFutureTimeIsTooNew(t *testing.T) {
 	if _, latest := e.get(t, "/example.com/lib/@latest"); !strings.Contains(latest, `"Version":"v1.3.0"`) {
 		t.Errorf("latest = %q", latest)
 	}
+}
+
+// A cold list of many versions under a cool-down fetches each .info once
+// (concurrently, bounded), and a warm one fetches none.
+func TestManyVersionsFetchedOnce(t *testing.T) {
+	const n = 100
+	old := time.Now().Add(-1000 * time.Hour)
+	e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"too new\"\n",
+		func(up *testproxy.Server) {
+			for i := 0; i < n; i++ {
+				tm := old
+				if i == n-1 {
+					tm = time.Now()
+				}
+				up.Add("example.com/many", fmt.Sprintf("v1.0.%d", i), map[string]string{"go.mod": "module example.com/many\n"}, tm)
+			}
+		})
+	start := time.Now()
+	_, list := e.get(t, "/example.com/many/@v/list")
+	cold := time.Since(start)
+	if got := strings.Count(list, "\n"); got != n-1 || strings.Contains(list, fmt.Sprintf("v1.0.%d\n", n-1)) {
+		t.Errorf("list has %d versions (want %d, without the fresh one)", got, n-1)
+	}
+	for i := 0; i < n; i++ {
+		if c := e.up.Count(fmt.Sprintf("/example.com/many/@v/v1.0.%d.info", i)); c != 1 {
+			t.Errorf("v1.0.%d.info fetched %d times", i, c)
+		}
+	}
+	before := e.up.TotalCount()
+	start = time.Now()
+	e.get(t, "/example.com/many/@v/list")
+	warm := time.Since(start)
+	if d := e.up.TotalCount() - before; d != 1 {
+		t.Errorf("warm list made %d upstream requests, want 1 (the list)", d)
+	}
+	t.Logf("list of %d versions: cold %v, warm %v", n, cold.Round(time.Millisecond), warm.Round(time.Microsecond))
 }
