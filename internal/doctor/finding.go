@@ -52,12 +52,12 @@ func (s *Severity) UnmarshalText(b []byte) error {
 type Source string
 
 const (
-	FromEnvironment Source = "environment"  // the process environment
-	FromGoEnvFile   Source = "go env file"  // the user's GOENV file (go env -w)
+	FromEnvironment Source = "environment"   // the process environment
+	FromGoEnvFile   Source = "go env file"   // the user's GOENV file (go env -w)
 	FromGOROOT      Source = "GOROOT/go.env" // the toolchain's defaults file
-	FromDefault     Source = "default"      // built into the go command
-	FromFile        Source = "file"         // a file on disk (permissions, go.mod, ...)
-	FromProxy       Source = "proxy"        // an answer of the --proxy server
+	FromDefault     Source = "default"       // built into the go command
+	FromFile        Source = "file"          // a file on disk (permissions, go.mod, ...)
+	FromProxy       Source = "proxy"         // an answer of the --proxy server
 )
 
 // A Location points at where a finding lives: a file (and line), a go
