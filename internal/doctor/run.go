@@ -136,6 +136,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		r.Proxy = proxyURL.String()
 		r.Findings = append(r.Findings, checkProxy(ctx, env, client, proxyURL, knownMod)...)
 	}
+	for i := range r.Findings {
+		if f := &r.Findings[i]; f.Fix == nil {
+			f.Fix = &Fix{Kind: Edit, Text: mustCheck(f.ID).Fix}
+		}
+	}
 	SortFindings(r.Findings)
 	return r, nil
 }

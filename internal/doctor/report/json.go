@@ -34,5 +34,6 @@ func JSON(w io.Writer, r *doctor.Report) error {
 	out := jsonReport{Report: r, Summary: jsonSummary{Total: len(r.Findings), BySeverity: counts}}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(out)
 }

@@ -137,7 +137,7 @@ func SARIF(w io.Writer, r *doctor.Report) error {
 			ID: c.ID, Name: c.Name,
 			ShortDescription:     sarifText{Text: c.Title},
 			FullDescription:      sarifText{Text: c.Why},
-			Help:                 sarifText{Text: "Fix: " + c.Fix, Markdown: "**Fix:** " + c.Fix},
+			Help:                 sarifText{Text: "Fix: " + c.Fix, Markdown: "**Fix:** " + markdownEscaper.Replace(c.Fix)},
 			DefaultConfiguration: sarifRuleLevel{Level: Level(c.Severity)},
 			Properties:           sarifRuleProps{SecuritySeverity: securitySeverity(c.Severity), Tags: []string{"security", "supply-chain"}},
 		})
@@ -171,8 +171,13 @@ func SARIF(w io.Writer, r *doctor.Report) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(sarifLog{Schema: SARIFSchema, Version: SARIFVersion, Runs: []sarifRun{run}})
 }
+
+// markdownEscaper keeps placeholders such as <proxy URL> from being read as
+// HTML by code scanning's Markdown renderer.
+var markdownEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;")
 
 func location(r *doctor.Report, f doctor.Finding) sarifLocation {
 	l := f.Location
