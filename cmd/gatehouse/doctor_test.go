@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +311,80 @@ func TestDoctorProxyGatehouse(t *testing.T) {
 	code, out, _ = e.run(t, "--proxy", up.URL, "--known-module", "example.com/greet@v1.1.0", "--format", "json")
 	if code != 3 || !strings.Contains(out, `"id": "GH042"`) {
 		t.Errorf("tampered upstream: exit %d\n%s", code, out)
+	}
+}
+
+var fingerprintRE = regexp.MustCompile(`"gatehouseDoctor/v1": "[0-9a-f]+"`)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// A real run end to end, from a prepared environment to each output format:
+// a fake GOROOT whose go.env turns GOSUMDB off and whose bin is writable by
+// others, a go env file with GOINSECURE, GOPROXY with credentials in the
+// environment, a readable .netrc, and a module with a local replace. Paths
+// that change per run are replaced by $TMP, $GOROOTPARENT, $GOVERSION.
+func TestDoctorGolden(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "goroot")
+	tool := filepath.Join(root, "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH)
+	for _, d := range []string{filepath.Join(root, "bin"), tool} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "go.env"), []byte("GOPROXY=https://proxy.golang.org,direct\nGOSUMDB=off\nGOTOOLCHAIN=local\n"), 0o644)
+	for _, d := range []string{root, filepath.Join(root, "pkg"), filepath.Join(root, "pkg", "tool"), tool} {
+		os.Chmod(d, 0o755) // whatever the umask
+	}
+	os.Chmod(filepath.Join(root, "bin"), 0o777)
+	e := newDoctorEnv(t, "GOINSECURE=git.corp.example\n", "GOROOT="+root, "GOPROXY=https://ci:t0k3n@proxy.corp.example,direct")
+	os.WriteFile(filepath.Join(e.home, ".netrc"), []byte("machine git.corp.example login ci password t0k3n\n"), 0o640)
+	os.Chmod(filepath.Join(e.home, ".netrc"), 0o640)
+	mod := filepath.Join(e.dir, "app")
+	testutil.WriteFiles(t, mod, map[string]string{
+		"go.mod":        "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib\n",
+		"../lib/go.mod": "module example.com/lib\n\ngo 1.21\n",
+	})
+	old := version
+	version = "v0.0.0-golden"
+	t.Cleanup(func() { version = old })
+	normalize := func(s string) string {
+		s = strings.ReplaceAll(s, e.dir, "$TMP")
+		s = strings.ReplaceAll(s, filepath.Dir(root), "$GOROOTPARENT")
+		s = strings.ReplaceAll(s, runtime.Version(), "$GOVERSION")
+		// SARIF fingerprints hash the paths above.
+		return fingerprintRE.ReplaceAllString(s, `"gatehouseDoctor/v1": "$$FINGERPRINT"`)
+	}
+	for _, c := range []struct{ name, format string }{
+		{"doctor.txt", "text"}, {"doctor.json", "json"}, {"doctor.sarif", "sarif"}, {"doctor-fix.sh", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"--module", mod, "--format", c.format}
+			if c.format == "" {
+				args = []string{"--module", mod, "--fix"}
+			}
+			code, out, errOut := e.run(t, args...)
+			if code != 3 {
+				t.Fatalf("exit %d\n%s%s", code, out, errOut)
+			}
+			if strings.Contains(out, "t0k3n") {
+				t.Errorf("output reveals a credential:\n%s", out)
+			}
+			got := []byte(normalize(out))
+			path := filepath.Join("testdata", c.name)
+			if *updateGolden {
+				os.MkdirAll("testdata", 0o755)
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update creates it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the golden file (go test -update rewrites it); got:\n%s", c.name, got)
+			}
+		})
 	}
 }

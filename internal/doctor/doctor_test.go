@@ -265,6 +265,9 @@ func fakeGOROOT(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	for _, d := range []string{root, filepath.Join(root, "bin"), filepath.Join(root, "pkg"), filepath.Join(root, "pkg", "tool"), filepath.Join(root, "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH)} {
+		chmod(t, d, 0o755) // whatever the umask
+	}
 	writeFile(t, filepath.Join(root, "bin", "go"), "#!/bin/sh\n", 0o755)
 	writeFile(t, filepath.Join(root, "go.env"), "GOTOOLCHAIN=local\n", 0o644)
 	return root

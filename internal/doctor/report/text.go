@@ -112,8 +112,8 @@ func Counts(r *doctor.Report) map[string]int {
 // comments.
 func FixScript(w io.Writer, r *doctor.Report) error {
 	ew := &errWriter{w: w}
-	ew.printf("# gatehouse doctor --fix: commands that fix the findings. Nothing has been changed;\n")
-	ew.printf("# --fix --apply runs only the go env -w ones.\n")
+	ew.printf("# gatehouse doctor --fix: the commands that fix the findings below.\n")
+	ew.printf("# --fix alone changes nothing; --fix --apply runs only the go env -w ones.\n")
 	if len(r.Findings) == 0 {
 		ew.printf("# no findings\n")
 		return ew.err

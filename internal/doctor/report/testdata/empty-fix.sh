@@ -1,3 +1,3 @@
-# gatehouse doctor --fix: commands that fix the findings. Nothing has been changed;
-# --fix --apply runs only the go env -w ones.
+# gatehouse doctor --fix: the commands that fix the findings below.
+# --fix alone changes nothing; --fix --apply runs only the go env -w ones.
 # no findings

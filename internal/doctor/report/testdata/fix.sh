@@ -1,5 +1,5 @@
-# gatehouse doctor --fix: commands that fix the findings. Nothing has been changed;
-# --fix --apply runs only the go env -w ones.
+# gatehouse doctor --fix: the commands that fix the findings below.
+# --fix alone changes nothing; --fix --apply runs only the go env -w ones.
 
 # CRITICAL GH020 goroot-writable: /usr/local/go/bin is writable by others
 chmod go-w /usr/local/go/bin
