@@ -106,13 +106,13 @@ func LoadGoEnv(ctx context.Context, goCmd string, environ []string) (*GoEnv, err
 	if err := json.Unmarshal(out, &env.Values); err != nil {
 		return nil, fmt.Errorf("go env -json: %v", err)
 	}
-	out, err = run(local, "env", "-changed", "-json")
-	if err != nil {
-		return nil, err
-	}
+	// go env -changed is Go 1.23 and later; without it, a value equal to a
+	// GOROOT/go.env line is taken to come from there.
 	changed := map[string]string{}
-	if err := json.Unmarshal(out, &changed); err != nil {
-		return nil, fmt.Errorf("go env -changed -json: %v", err)
+	if out, err := run(local, "env", "-changed", "-json"); err == nil {
+		if err := json.Unmarshal(out, &changed); err != nil {
+			return nil, fmt.Errorf("go env -changed -json: %v", err)
+		}
 	}
 	env.Changed = map[string]bool{}
 	for k := range changed {

@@ -92,7 +92,11 @@ func checkProxy(ctx context.Context, e *GoEnv, client *http.Client, proxy *url.U
 		f.Location = e.location("GOPROXY")
 	}
 
-	status, err := get(ctx, client, base+"/", io.Discard, 1<<20)
+	// Any answer but a server error will do; a redirect (proxy.golang.org
+	// sends / to its documentation) is not followed off the proxy.
+	noRedirect := *client
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	status, err := get(ctx, &noRedirect, base+"/", io.Discard, 1<<20)
 	if err != nil || status >= 500 {
 		why := fmt.Sprintf("status %d", status)
 		if err != nil {
