@@ -164,7 +164,7 @@ reason = "known vulnerability"
 					t.Errorf("go output lacks %q:\n%s", w, out)
 				}
 			}
-			if !strings.Contains(p.Logs(), "decision=deny") {
+			if !p.LogsContain("decision=deny") {
 				t.Errorf("access log has no decision=deny:\n%s", p.Logs())
 			}
 		})
@@ -234,7 +234,7 @@ func TestPolicyReload(t *testing.T) {
 	}
 	replacePolicy(t, file, "[[rule]]\naction = \"deny\"\nreason = \"r\"\nversions = \"1.x\"\n")
 	waitForLog(t, p, "policy reload refused", 1)
-	if !strings.Contains(p.Logs(), ":4: rule 1: versions") {
+	if !p.LogsContain(":4: rule 1: versions") {
 		t.Errorf("refusal does not name the line:\n%s", p.Logs())
 	}
 	if got, out, err := goGet(t, env, "example.com/lib@latest"); err != nil || got != "v1.3.0" {
