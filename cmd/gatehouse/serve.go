@@ -50,11 +50,12 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 
-	srv, err := buildServer(cfg, log)
+	srv, cleanup, err := buildServer(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	defer cleanup()
 	ln, err := net.Listen("tcp", string(cfg.Listen))
 	if err != nil {
 		log.Error("cannot listen", "err", err)
@@ -71,17 +72,17 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 }
 
 // buildServer wires storage, upstream, verification and cache into a server.
-func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
+func buildServer(cfg *config.Serve, log *slog.Logger) (_ *server.Server, cleanup func(), err error) {
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stateDir := filepath.Join(dataDir, ".gatehouse")
 	client := &http.Client{Transport: upstreamTransport()}
 	chain, err := upstream.ParseChain(string(cfg.Upstream), client)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+		return nil, nil, fmt.Errorf("upstream: %w", err)
 	}
 	name := sumDBName(string(cfg.SumDB))
 	sumURL := string(cfg.SumDBURL)
@@ -93,13 +94,15 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 		NoSumDB: cfg.NoSumDB, Client: client, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	priv, err := setupPrivate(cfg, stateDir, checker, log)
+	if err != nil {
+		return nil, nil, err
 	}
 	cache, err := modcache.New(modcache.Options{
 		Store: store,
-		Route: func(string) modcache.Route {
-			return modcache.Route{Name: "public", Source: chain, Checker: checker}
-		},
+		Route: priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
 		TempDir:    filepath.Join(stateDir, "tmp"),
 		MaxFetches: int(cfg.MaxFetches),
 		Timeout:    time.Duration(cfg.UpstreamTimeout),
@@ -107,10 +110,12 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 		Logger:     log,
 	})
 	if err != nil {
-		return nil, err
+		priv.Close()
+		return nil, nil, err
 	}
 	var sumdbs sumdb.Registry
-	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log})
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
+	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
 	return server.New(server.Options{
 		Cache:  cache,
@@ -128,7 +133,7 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 			resp.Body.Close()
 			return nil
 		},
-	}), nil
+	}), priv.Close, nil
 }
 
 // sumDBName returns the database name of a GOSUMDB-style value.
