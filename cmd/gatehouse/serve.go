@@ -101,8 +101,8 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (_ *server.Server, cleanup
 		return nil, nil, err
 	}
 	cache, err := modcache.New(modcache.Options{
-		Store: store,
-		Route: priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
+		Store:      store,
+		Route:      priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
 		TempDir:    filepath.Join(stateDir, "tmp"),
 		MaxFetches: int(cfg.MaxFetches),
 		Timeout:    time.Duration(cfg.UpstreamTimeout),

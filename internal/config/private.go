@@ -36,7 +36,9 @@ type NetrcEntry struct {
 }
 
 // String never shows the password.
-func (e NetrcEntry) String() string { return "machine " + e.Machine + " login " + e.Login + " password [REDACTED]" }
+func (e NetrcEntry) String() string {
+	return "machine " + e.Machine + " login " + e.Login + " password [REDACTED]"
+}
 
 // DefaultPrivate returns the zero-config private settings: no private
 // modules, and an own checksum log named "gatehouse".

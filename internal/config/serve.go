@@ -29,7 +29,8 @@ type Serve struct {
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
-	Private         // private modules and the own checksum log: private.go
+
+	Private // private modules and the own checksum log: private.go
 }
 
 // MaxZipSizeLimit is the largest module zip the go command accepts (500 MiB).
