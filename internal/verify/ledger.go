@@ -56,11 +56,12 @@ func compareRecorded(name string, log *slog.Logger, path, vers string, isMod boo
 	}
 	log.Error("SECURITY: source served different content for a version already in the checksum log (moved tag?); refused, the original is kept",
 		"module", path, "version", vers, "file", what, "recorded", want, "downloaded", h1, "log", name)
-	authority := name
+	authority := "checksum log " + name
 	if isMod {
 		authority += " (go.mod)"
 	}
-	return &MismatchError{Path: path, Version: vers, Got: h1, Want: want, Authority: authority}
+	return &MismatchError{Path: path, Version: vers, Got: h1, Want: want, Authority: authority,
+		Hint: "The source now serves other content for this version (a moved tag?); it was refused and the first content is kept."}
 }
 
 // Recorded is the Checker of public modules when gatehouse keeps its own

@@ -422,6 +422,13 @@ func (s *Source) childError(op, what, msg string) error {
 		msg = msg[:2000] + "…"
 	}
 	lower := strings.ToLower(msg)
+	// Failures to reach or authenticate to the source are not "not found":
+	// the go command must not fall through to another source on them.
+	for _, fail := range []string{"tunnel failed", "could not resolve", "connection refused", "timed out", "terminal prompts disabled", "authentication failed", "403", "401"} {
+		if strings.Contains(lower, fail) {
+			return fmt.Errorf("private fetch (%s) %s failed: %s", op, what, msg)
+		}
+	}
 	for _, nf := range []string{"unknown revision", "no matching versions", "not found", "invalid version", "does not contain package", "repository not found", "malformed module path", "404"} {
 		if strings.Contains(lower, nf) {
 			return fmt.Errorf("%w: private fetch (%s) %s: %s", upstream.ErrNotFound, op, what, msg)

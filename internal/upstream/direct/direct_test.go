@@ -183,6 +183,9 @@ func TestMetaRedirectToUnlistedHostRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("module behind a go-import tag to evil.test was fetched")
 	}
+	if errors.Is(err, upstream.ErrNotFound) {
+		t.Errorf("a refused connection is reported as not found (the go command would fall through): %v", err)
+	}
 	if g.Connects("evil.test") != 0 {
 		t.Errorf("evil.test was contacted %d times", g.Connects("evil.test"))
 	}
