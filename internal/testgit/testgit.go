@@ -69,7 +69,7 @@ func New(t testing.TB, user, password string, hosts ...string) *Server {
 	s.CAFile = filepath.Join(dir, "ca.pem")
 	os.WriteFile(s.CAFile, caPEM, 0o644)
 
-	cgiH := &cgi.Handler{Path: backend, Root: "/", Env: []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1"}}
+	cgiH := &cgi.Handler{Path: backend, Root: "/", Env: []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1"}, Stderr: io.Discard}
 	tlsLn, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		t.Fatal(err)

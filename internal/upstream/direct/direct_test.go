@@ -210,3 +210,34 @@ func TestHostsAllows(t *testing.T) {
 		}
 	}
 }
+
+// A git credential helper alone (no netrc) serves both the go command's
+// go-import lookup (GOAUTH=git) and git's own fetch.
+func TestGitCredentialHelper(t *testing.T) {
+	g, _ := setup(t)
+	store := baseDir + "/git-credentials"
+	if err := os.WriteFile(store, []byte("https://deploy:"+password+"@git.corp.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	env := map[string]string{"PATH": os.Getenv("PATH"), "SSL_CERT_FILE": g.CAFile, "GIT_SSL_CAINFO": g.CAFile}
+	proxy, _ := url.Parse(g.ProxyURL)
+	s, err := direct.New(direct.Options{
+		Private: "git.corp.test", Hosts: direct.Hosts{"git.corp.test"}, TempDir: t.TempDir(), Timeout: time.Minute,
+		Creds:       direct.Credentials{GitCredentialHelper: "store --file=" + store},
+		Getenv:      func(k string) string { return env[k] },
+		ParentProxy: http.ProxyURL(proxy),
+		Logger:      slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mod, err := s.GoMod(context.Background(), "git.corp.test/lib", "v1.1.0")
+	if err != nil || !strings.HasPrefix(string(mod), "module git.corp.test/lib") {
+		t.Fatalf("GoMod with a credential helper: %q, %v", mod, err)
+	}
+	if strings.Contains(out.String(), password) {
+		t.Error("the password is in the log")
+	}
+}
