@@ -136,7 +136,11 @@ func main() { println(lib.Name(), hello.World()) }
 				t.Errorf("the client did not verify through gatehouse's log: no %s in\n%s", want, logs)
 			}
 		}
-		// The private module never went near the public upstream or its database.
+		// The private module never went near the public upstream or its
+		// database, even when a client asks that database through gatehouse.
+		if code, _ := e.get(t, p.URL+"/sumdb/"+testproxy.SumDBName+"/lookup/git.corp.test/lib@v1.0.0"); code != 404 {
+			t.Errorf("public database lookup of a private module through gatehouse: %d, want 404", code)
+		}
 		for _, path := range []string{"/git.corp.test/lib/@v/v1.0.0.mod", "/git.corp.test/lib/@v/list", "/sumdb/" + testproxy.SumDBName + "/lookup/git.corp.test/lib@v1.0.0"} {
 			if n := e.up.Count(path); n != 0 {
 				t.Errorf("the public upstream was asked for %s", path)

@@ -96,7 +96,7 @@ func (r *Recorded) Check(ctx context.Context, path, version, h1 string) error {
 // checksum database holds for it (verified by inclusion proof).
 func (r *Recorded) Record(ctx context.Context, path, version string) error {
 	if r.Upstream.Skipped(path) {
-		return fmt.Errorf("%s@%s is exempt from checksum verification (nosumdb), so the log cannot vouch for it", path, version)
+		return fmt.Errorf("%w: %s@%s is exempt from checksum verification (nosumdb), so the log cannot vouch for it", ErrNoRecord, path, version)
 	}
 	zipH1, modH1, err := r.Upstream.Hashes(ctx, path, version)
 	if err != nil {

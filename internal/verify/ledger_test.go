@@ -103,6 +103,9 @@ func TestRecorded(t *testing.T) {
 	if _, _, ok := ledger.Lookup("example.com/greet", "v1.0.0"); ok {
 		t.Error("an unverified (nosumdb) version was recorded")
 	}
+	if err := r.Record(ctx, "example.com/greet", "v1.0.0"); !errors.Is(err, verify.ErrNoRecord) {
+		t.Errorf("Record of a nosumdb module: %v, want ErrNoRecord", err)
+	}
 	if err := r.Record(ctx, "example.com/nosuch", "v1.0.0"); !errors.Is(err, verify.ErrNoRecord) {
 		t.Errorf("Record of unknown module: %v, want ErrNoRecord", err)
 	}
