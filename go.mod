@@ -8,3 +8,5 @@ require (
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/pandatix/go-cvss v0.6.4

@@ -50,12 +50,11 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 
-	srv, cleanup, err := buildServer(cfg, log)
+	srv, err := buildServer(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	defer cleanup()
 	ln, err := net.Listen("tcp", string(cfg.Listen))
 	if err != nil {
 		log.Error("cannot listen", "err", err)
@@ -72,17 +71,17 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 }
 
 // buildServer wires storage, upstream, verification and cache into a server.
-func buildServer(cfg *config.Serve, log *slog.Logger) (_ *server.Server, cleanup func(), err error) {
+func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	stateDir := filepath.Join(dataDir, ".gatehouse")
 	client := &http.Client{Transport: upstreamTransport()}
 	chain, err := upstream.ParseChain(string(cfg.Upstream), client)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upstream: %w", err)
+		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	name := sumDBName(string(cfg.SumDB))
 	sumURL := string(cfg.SumDBURL)
@@ -94,11 +93,13 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (_ *server.Server, cleanup
 		NoSumDB: cfg.NoSumDB, Client: client, Logger: log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	// Lives as long as the process: the log is synced on every append, and
+	// work files are removed at the next start.
 	priv, err := setupPrivate(cfg, stateDir, checker, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cache, err := modcache.New(modcache.Options{
 		Store:      store,
@@ -111,16 +112,25 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (_ *server.Server, cleanup
 	})
 	if err != nil {
 		priv.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	var sumdbs sumdb.Registry
 	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
 	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
+	var gates []server.Gate
+	if cfg.Policy != "" {
+		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
+		if err != nil {
+			return nil, err
+		}
+		gates = append(gates, enf)
+	}
 	return server.New(server.Options{
 		Cache:  cache,
 		SumDB:  &sumdbs,
 		Logger: log,
+		Gates:  gates,
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {
@@ -133,7 +143,7 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (_ *server.Server, cleanup
 			resp.Body.Close()
 			return nil
 		},
-	}), priv.Close, nil
+	}), nil
 }
 
 // sumDBName returns the database name of a GOSUMDB-style value.
