@@ -134,7 +134,7 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 		ConnContext:       guard.ConnContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn), // failed TLS handshakes among them
 	}
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {

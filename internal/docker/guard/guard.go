@@ -75,14 +75,14 @@ type refusal struct {
 }
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := audit.Record{Time: time.Now().UTC(), Service: "docker", Method: r.Method, Endpoint: r.URL.EscapedPath()}
+	rec := audit.Record{Time: time.Now().UTC(), Service: "docker", Method: clip(r.Method, 16), Endpoint: clip(r.URL.EscapedPath(), 512)}
 	id, from, prof := g.identify(r)
 	rec.Identity, rec.AuthMethod, rec.Groups, rec.Client = id.Name, id.Method, id.Groups, from
 
 	refuse := func(f refusal) {
 		rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", f.rule, f.reason, f.status
 		g.write(rec)
-		writeError(w, f.status, fmt.Sprintf("gatehouse refused %s %s for %s: %s (rule %s)", r.Method, rec.Endpoint, id.Name, f.reason, f.rule))
+		writeError(w, f.status, fmt.Sprintf("gatehouse refused %s %s for %s: %s (rule %s)", rec.Method, rec.Endpoint, id.Name, f.reason, f.rule))
 	}
 	if prof == nil {
 		refuse(refusal{http.StatusForbidden, "unknown-client", "no profile is configured for this client, so nothing is allowed"})
@@ -215,3 +215,12 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 }
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// clip shortens what a client sent before it goes into an audit line or an
+// error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
