@@ -141,9 +141,9 @@ func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool
 	// dockerd reads parameters with ParseForm, which also takes them from a
 	// form body; the docker CLI never sends one.
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, _ := mime.ParseMediaType(ct)
-		if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
-			return &refusal{http.StatusForbidden, "no-form-body", "form-encoded bodies are not accepted"}
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
+			return &refusal{http.StatusForbidden, "no-form-body", "form-encoded bodies and unparsable content types are not accepted"}
 		}
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)

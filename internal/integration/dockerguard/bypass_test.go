@@ -134,6 +134,7 @@ func TestBodyBypassAttempts(t *testing.T) {
 			`{`+img+`,`+priv+`}`), 403, "no-privileged"},
 		{"no content type", post("/containers/create", "", `{`+img+`,`+priv+`}`), 403, "no-privileged"},
 		{"form body", post("/containers/create", "application/x-www-form-urlencoded", `{`+img+`,`+priv+`}`), 403, "no-form-body"},
+		{"broken form content type", post("/containers/create", "application/x-www-form-urlencoded;;", `{`+img+`,`+priv+`}`), 403, "no-form-body"},
 		{"chunked", "POST /containers/create HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			chunk(`{`+img+`,`) + chunk(priv+`}`) + "0\r\n\r\n", 403, "no-privileged"},
 		{"over the size limit", post("/containers/create", "application/json",
