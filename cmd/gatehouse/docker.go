@@ -91,9 +91,9 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 		return fail(&config.Error{Key: "socket-mode", Err: err})
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
-	sink, closeSink, err := dockerAudit(env, string(cfg.AuditLog))
+	sink, closeSink, err := dockerAudit(env, cfg)
 	if err != nil {
-		return fail(&config.Error{Key: "audit-log", Err: err})
+		return fail(&config.Error{Key: "audit-file", Err: err})
 	}
 	defer closeSink()
 
@@ -204,11 +204,11 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 }
 
 // dockerAudit returns the audit sink. The hash-chained audit file writer
-// belongs to internal/audit; until it is wired here, records go to standard
-// output as JSON lines.
-func dockerAudit(env *cmdEnv, path string) (audit.Sink, func(), error) {
-	if path != "-" {
-		return nil, nil, errors.New("audit log files are not supported yet: use - (standard output)")
+// belongs to internal/audit (shared with serve); until it is wired here,
+// records go to standard output as JSON lines and an audit file is refused.
+func dockerAudit(env *cmdEnv, cfg *config.Docker) (audit.Sink, func(), error) {
+	if cfg.AuditFile != "" {
+		return nil, nil, errors.New("audit files are not supported by this build yet: use --audit-stdout")
 	}
 	return &jsonLines{w: env.stdout}, func() {}, nil
 }

@@ -20,7 +20,8 @@ type Docker struct {
 	SocketGroup     String   `toml:"socket_group"`
 	BindAllowlist   List     `toml:"bind_allowlist"`
 	MaxBody         Int      `toml:"max_body"`
-	AuditLog        String   `toml:"audit_log"`
+	AuditFile       String   `toml:"audit_file"`
+	AuditStdout     Bool     `toml:"audit_stdout"`
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
@@ -51,7 +52,7 @@ func DefaultDocker() *Docker {
 		Socket:          "/var/run/docker.sock",
 		SocketMode:      "0660",
 		MaxBody:         1 << 20,
-		AuditLog:        "-",
+		AuditStdout:     true,
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(10 * time.Second),
@@ -70,7 +71,8 @@ func (c *Docker) Keys() []Key {
 		{Name: "socket-group", Value: &c.SocketGroup, Usage: "`group` (name or gid) of a unix listener"},
 		{Name: "bind-allowlist", Value: &c.BindAllowlist, Usage: "host `directories` containers may bind-mount, comma-separated"},
 		{Name: "max-body", Value: &c.MaxBody, Usage: "largest inspected request body (create, exec), in `bytes`"},
-		{Name: "audit-log", Value: &c.AuditLog, Usage: "audit log `file`; - for standard output"},
+		{Name: "audit-file", Value: &c.AuditFile, Usage: "audit log `file` (hash-chained JSON lines, the same log as serve's)"},
+		{Name: "audit-stdout", Value: &c.AuditStdout, Usage: "write the audit log to standard output, one JSON line per request"},
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) requests may take to finish on SIGTERM"},
@@ -120,8 +122,8 @@ func (c *Docker) Validate() error {
 	if c.MaxBody < 1024 || c.MaxBody > 64<<20 {
 		return bad("max-body", "%d is outside 1024..%d", c.MaxBody, 64<<20)
 	}
-	if c.AuditLog == "" {
-		return bad("audit-log", "must not be empty (- for standard output)")
+	if c.AuditFile == "" && !c.AuditStdout {
+		return bad("audit-file", "every request is audited: give --audit-file, --audit-stdout, or both")
 	}
 	switch c.LogFormat {
 	case "text", "json":
