@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
 )
 
-func endpoint(t *testing.T, method, path string) api.Endpoint {
+func endpoint(t testing.TB, method, path string) api.Endpoint {
 	t.Helper()
 	e, err := api.Lookup(method, path)
 	if err != nil {
