@@ -15,7 +15,7 @@ import (
 
 // rawRequest sends req byte for byte over a TLS connection as client, so no
 // client library cleans the path first, and returns the response.
-func (e *env) rawRequest(t *testing.T, client, req string) (int, string) {
+func (e *env) rawRequest(t testing.TB, client, req string) (int, string) {
 	t.Helper()
 	c, err := e.tlsConn(t, client)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestExecTTY(t *testing.T) {
 
 // directAPI sends a request straight to dockerd, to show that what gatehouse
 // refuses would have worked.
-func (e *env) directAPI(t *testing.T, method, path, body string) (int, string) {
+func (e *env) directAPI(t testing.TB, method, path, body string) (int, string) {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", e.d.socket)

@@ -36,7 +36,7 @@ type ca struct {
 	pem  []byte
 }
 
-func newCA(t *testing.T, name string) *ca {
+func newCA(t testing.TB, name string) *ca {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
@@ -54,7 +54,7 @@ func newCA(t *testing.T, name string) *ca {
 
 // issue writes cert.pem, key.pem and ca.pem (this CA) into a new directory,
 // the layout DOCKER_CERT_PATH expects, and returns it.
-func (c *ca) issue(t *testing.T, cn string, server bool) string {
+func (c *ca) issue(t testing.TB, cn string, server bool) string {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
@@ -115,7 +115,7 @@ const (
 	strangeUID = 4242          // no entry
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	d := requireEngine(t)
 	tmp := openDir(t, 0o755) // other uids reach the unix listener in it
@@ -174,7 +174,7 @@ profile = "read-only"
 	return e
 }
 
-func startGuard(t *testing.T, args ...string) *guardProc {
+func startGuard(t testing.TB, args ...string) *guardProc {
 	t.Helper()
 	cmd := exec.Command(gatehouseBin, append([]string{"docker"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
@@ -240,7 +240,7 @@ func (g *guardProc) logs() string {
 }
 
 // audit returns the audit records written so far.
-func (g *guardProc) audit(t *testing.T) []audit.Record {
+func (g *guardProc) audit(t testing.TB) []audit.Record {
 	g.mu.Lock()
 	data := g.stdout.String()
 	g.mu.Unlock()
@@ -258,7 +258,7 @@ func (g *guardProc) audit(t *testing.T) []audit.Record {
 	return recs
 }
 
-func (g *guardProc) stop(t *testing.T) {
+func (g *guardProc) stop(t testing.TB) {
 	select {
 	case <-g.done:
 		return
@@ -289,7 +289,7 @@ func (r result) String() string {
 
 // cli runs the real docker CLI as client (a name from certs), through the
 // TLS listener.
-func (e *env) cli(t *testing.T, client, stdin string, args ...string) result {
+func (e *env) cli(t testing.TB, client, stdin string, args ...string) result {
 	t.Helper()
 	environ := []string{
 		"DOCKER_HOST=tcp://" + e.g.addr, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=" + e.certs[client],
@@ -300,7 +300,7 @@ func (e *env) cli(t *testing.T, client, stdin string, args ...string) result {
 // cliUnix runs the docker CLI through the unix listener as root, or as
 // another uid and primary gid, with the socket's group as a supplementary
 // group if inGroup.
-func (e *env) cliUnix(t *testing.T, uid, gid int, inGroup bool, stdin string, args ...string) result {
+func (e *env) cliUnix(t testing.TB, uid, gid int, inGroup bool, stdin string, args ...string) result {
 	t.Helper()
 	var cred *syscall.Credential
 	if uid != 0 {
@@ -314,12 +314,12 @@ func (e *env) cliUnix(t *testing.T, uid, gid int, inGroup bool, stdin string, ar
 
 // direct runs the docker CLI against dockerd itself, bypassing gatehouse,
 // to set up and check what really happened.
-func (e *env) direct(t *testing.T, args ...string) result {
+func (e *env) direct(t testing.TB, args ...string) result {
 	t.Helper()
 	return e.runDocker(t, []string{"DOCKER_HOST=unix://" + e.d.socket}, nil, "", args...)
 }
 
-func (e *env) runDocker(t *testing.T, environ []string, cred *syscall.Credential, stdin string, args ...string) result {
+func (e *env) runDocker(t testing.TB, environ []string, cred *syscall.Credential, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -347,7 +347,7 @@ func (e *env) runDocker(t *testing.T, environ []string, cred *syscall.Credential
 }
 
 // ok runs the CLI as client and fails the test unless it succeeds.
-func (e *env) ok(t *testing.T, client string, args ...string) string {
+func (e *env) ok(t testing.TB, client string, args ...string) string {
 	t.Helper()
 	r := e.cli(t, client, "", args...)
 	if r.code != 0 {
@@ -358,7 +358,7 @@ func (e *env) ok(t *testing.T, client string, args ...string) string {
 
 // refused runs the CLI as client and fails the test unless gatehouse
 // refused it with a message naming rule.
-func (e *env) refused(t *testing.T, client, rule string, args ...string) {
+func (e *env) refused(t testing.TB, client, rule string, args ...string) {
 	t.Helper()
 	r := e.cli(t, client, "", args...)
 	if r.code == 0 || !strings.Contains(r.err, "gatehouse refused") || !strings.Contains(r.err, "(rule "+rule+")") {
@@ -367,7 +367,7 @@ func (e *env) refused(t *testing.T, client, rule string, args ...string) {
 }
 
 // tlsConn dials the TLS listener with client's certificate.
-func (e *env) tlsConn(t *testing.T, client string) (*tls.Conn, error) {
+func (e *env) tlsConn(t testing.TB, client string) (*tls.Conn, error) {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.g.caPEM)
@@ -389,7 +389,7 @@ func (e *env) tlsConn(t *testing.T, client string) (*tls.Conn, error) {
 
 // openDir returns a new temp dir with mode, whose parents other users may
 // pass through (t.TempDir's parent is private to root).
-func openDir(t *testing.T, mode os.FileMode) string {
+func openDir(t testing.TB, mode os.FileMode) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "gh-dockerguard-")
 	if err != nil {

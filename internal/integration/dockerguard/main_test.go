@@ -62,7 +62,7 @@ func run(m *testing.M) int {
 
 // requireEngine returns the test dockerd, or fails (under make test) or
 // skips the test when it could not be started.
-func requireEngine(t *testing.T) *dockerd {
+func requireEngine(t testing.TB) *dockerd {
 	t.Helper()
 	if engine == nil {
 		if testutil.Strict() {
