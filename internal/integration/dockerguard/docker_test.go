@@ -1,6 +1,7 @@
 package dockerguard
 
 import (
+	"bufio"
 	"strings"
 	"syscall"
 	"testing"
@@ -128,6 +129,34 @@ func TestDockerCLI(t *testing.T) {
 		if out := e.ok(t, roClient, "stats", "--no-stream", "--format", "{{.Container}}", scid); !strings.HasPrefix(scid, out) || out == "" {
 			t.Errorf("stats: %q", out)
 		}
+		// A live event stream: each event arrives while the stream is open.
+		ev := e.cliCommand(t, roClient, "events", "--filter", "type=container", "--filter", "event=start", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+		pipe, _ := ev.StdoutPipe()
+		if err := ev.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 16)
+		go func() {
+			sc := bufio.NewScanner(pipe)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		// The stream may open after the first probe's event; try again then.
+		got := ""
+		for i := 0; i < 5 && got == ""; i++ {
+			e.ok(t, ciClient, "run", "--rm", "--name", "gh-event-probe", "--network", "none", image, "true")
+			select {
+			case got = <-lines:
+			case <-time.After(3 * time.Second):
+			}
+		}
+		if got != "start gh-event-probe" {
+			t.Errorf("event on the open stream: %q", got)
+		}
+		ev.Process.Kill()
+		ev.Wait()
 		// events between two times: a bounded stream.
 		since := time.Now().Add(-time.Minute).Unix()
 		until := time.Now().Unix() + 1

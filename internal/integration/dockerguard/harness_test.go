@@ -312,6 +312,16 @@ func (e *env) cliUnix(t testing.TB, uid, gid int, inGroup bool, stdin string, ar
 	return e.runDocker(t, []string{"DOCKER_HOST=unix://" + e.g.unix}, cred, stdin, args...)
 }
 
+// cliCommand returns an unstarted docker CLI command for client over TLS,
+// for a test that reads its output while it runs.
+func (e *env) cliCommand(t testing.TB, client string, args ...string) *exec.Cmd {
+	home := openDir(t, 0o700)
+	cmd := exec.Command(dockerBin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "DOCKER_CONFIG=" + home,
+		"DOCKER_HOST=tcp://" + e.g.addr, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=" + e.certs[client]}
+	return cmd
+}
+
 // direct runs the docker CLI against dockerd itself, bypassing gatehouse,
 // to set up and check what really happened.
 func (e *env) direct(t testing.TB, args ...string) result {
