@@ -31,9 +31,9 @@ type Options struct {
 type Log struct {
 	opts Options
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
+	mu     sync.Mutex
+	f      *os.File
+	size   int64
 	seq    uint64
 	prev   string
 	closed bool
