@@ -48,9 +48,19 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
 		return 2
 	}
+	if err := checkExposure(cfg); err != nil {
+		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
+		return 2
+	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 
-	srv, err := buildServer(cfg, log)
+	acc, err := buildAccess(ctx, cfg, log, env.stdout)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer acc.Close(log)
+	srv, err := buildServer(cfg, log, acc)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -61,8 +71,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		return 1
 	}
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
-		"upstream", string(cfg.Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion())
-	if err := srv.Serve(ctx, ln, nil, time.Duration(cfg.ShutdownTimeout)); err != nil {
+		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil)
+	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
 	}
@@ -71,7 +81,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 }
 
 // buildServer wires storage, upstream, verification and cache into a server.
-func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
+func buildServer(cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server.Server, error) {
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
@@ -113,9 +123,12 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log})
 	probeURL := chain.First().URL() + "/"
 	return server.New(server.Options{
-		Cache:  cache,
-		SumDB:  &sumdbs,
-		Logger: log,
+		Cache:      cache,
+		SumDB:      &sumdbs,
+		Logger:     log,
+		Middleware: acc.Middleware,
+		Gates:      acc.Gates,
+		OnDone:     acc.OnDone,
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {

@@ -29,6 +29,8 @@ type Serve struct {
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+
+	Access // TLS, authentication, authorization, audit: access.go
 }
 
 // MaxZipSizeLimit is the largest module zip the go command accepts (500 MiB).
@@ -47,12 +49,13 @@ func DefaultServe() *Serve {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(30 * time.Second),
+		Access:          defaultAccess(),
 	}
 }
 
 // Keys lists the scalar settings of serve.
 func (c *Serve) Keys() []Key {
-	return []Key{
+	return append([]Key{
 		{Name: "listen", Value: &c.Listen, Usage: "`address` to listen on"},
 		{Name: "data", Value: &c.Data, Usage: "`directory` of the module store (GOPROXY=file:// layout)"},
 		{Name: "upstream", Value: &c.Upstream, Usage: "upstream proxies in GOPROXY `syntax`: ',' falls through on 404/410, '|' on any error"},
@@ -65,7 +68,7 @@ func (c *Serve) Keys() []Key {
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
-	}
+	}, c.Access.keys()...)
 }
 
 // Validate checks every setting and returns the first problem as an *Error.
@@ -114,7 +117,7 @@ func (c *Serve) Validate() error {
 	default:
 		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
-	return nil
+	return c.Access.validate()
 }
 
 // CheckProxyList checks GOPROXY syntax: URLs separated by ',' or '|'.
