@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -134,15 +133,14 @@ func (a *authn) authenticate(r *http.Request) (*Identity, int, string) {
 	return nil, http.StatusUnauthorized, "no credentials"
 }
 
-var hostRE = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9.:\[\]-]{1,260}$`)
 
 // challenge answers 401 with WWW-Authenticate and a body that tells the
 // person at the go command what to do.
 func (a *authn) challenge(w http.ResponseWriter, r *http.Request, why string) {
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
+	// Go ≥ 1.24 matches a netrc machine against host:port when the URL
+	// has a port, so the hint names exactly what the request used.
+	host := r.Host
 	if !hostRE.MatchString(host) {
 		host = "<proxy host>"
 	}

@@ -110,7 +110,7 @@ func TestTokenAuthentication(t *testing.T) {
 		}
 	}
 	// netrc hint names the host.
-	if res := do(t, opts, req()); !strings.Contains(res.body, "machine proxy.example ") {
+	if res := do(t, opts, req()); !strings.Contains(res.body, "machine proxy.example:8443 ") {
 		t.Errorf("body lacks the netrc hint: %q", res.body)
 	}
 	// Health checks need no credentials.
