@@ -317,3 +317,33 @@ func TestCheckOIDCIssuer(t *testing.T) {
 		}
 	}
 }
+
+// One issuer, several entries (Google service accounts): each token gets
+// the groups of the entry whose required claims it meets, and a token of
+// the same issuer that meets none is refused.
+func TestOIDCEntriesPerIssuer(t *testing.T) {
+	is := testoidc.New(t)
+	entry := func(email, group string) auth.OIDCIssuer {
+		return auth.OIDCIssuer{Issuer: is.URL, Audience: "https://gatehouse.corp", CAFile: is.CAFile, IdentityClaim: "email",
+			Groups: []string{group}, Require: map[string]string{"email": email}}
+	}
+	o, err := auth.NewOIDC([]auth.OIDCIssuer{entry("builder@p.iam", "build"), entry("web@p.iam", "web")}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := auth.Options{OIDC: o, Logger: quietLogger()}
+	for email, group := range map[string]string{"builder@p.iam": "build", "web@p.iam": "web", "stranger@gmail": ""} {
+		c := is.Claims("1234", "https://gatehouse.corp")
+		c["email"] = email
+		res := do(t, opts, req("Authorization", "Bearer "+is.Mint(t, c)))
+		if group == "" {
+			if res.status != 401 {
+				t.Errorf("%s: %d, want 401", email, res.status)
+			}
+			continue
+		}
+		if res.status != 200 || res.id.Name != email || len(res.id.Groups) != 1 || res.id.Groups[0] != group {
+			t.Errorf("%s: %d %+v", email, res.status, res.id)
+		}
+	}
+}

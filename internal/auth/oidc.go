@@ -88,8 +88,14 @@ func loadPool(file string) (*x509.CertPool, error) {
 // first use and is retried after a failure, so an issuer that is down at
 // start does not stop gatehouse; the signing keys are cached and fetched
 // again when a token names a key not yet seen (key rotation).
+//
+// One issuer may appear in several entries, e.g. Google with a different
+// required service-account email and groups in each: a token is checked
+// against each entry of its issuer in order, and the first it satisfies
+// (audience and required claims) decides its identity.
 type OIDC struct {
-	issuers map[string]*oidcIssuer
+	issuers map[string][]*oidcIssuer
+	n       int
 	log     *slog.Logger
 }
 
@@ -108,13 +114,10 @@ const retryDiscovery = 15 * time.Second
 
 // NewOIDC returns a verifier for the issuers.
 func NewOIDC(issuers []OIDCIssuer, log *slog.Logger) (*OIDC, error) {
-	o := &OIDC{issuers: map[string]*oidcIssuer{}, log: log}
+	o := &OIDC{issuers: map[string][]*oidcIssuer{}, log: log}
 	for _, c := range issuers {
 		if err := CheckOIDCIssuer(c); err != nil {
 			return nil, err
-		}
-		if _, dup := o.issuers[c.Issuer]; dup {
-			return nil, fmt.Errorf("issuer %q is configured twice", c.Issuer)
 		}
 		if len(c.Algorithms) == 0 {
 			c.Algorithms = []string{oidc.RS256, oidc.ES256}
@@ -130,7 +133,8 @@ func NewOIDC(issuers []OIDCIssuer, log *slog.Logger) (*OIDC, error) {
 			}
 			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
-		o.issuers[c.Issuer] = &oidcIssuer{cfg: c, client: &http.Client{Transport: t, Timeout: 15 * time.Second}}
+		o.issuers[c.Issuer] = append(o.issuers[c.Issuer], &oidcIssuer{cfg: c, client: &http.Client{Transport: t, Timeout: 15 * time.Second}})
+		o.n++
 	}
 	return o, nil
 }
@@ -140,15 +144,17 @@ func (o *OIDC) Len() int {
 	if o == nil {
 		return 0
 	}
-	return len(o.issuers)
+	return o.n
 }
 
 // Warm fetches every issuer's discovery document now, logging failures,
 // so configuration mistakes show at start rather than at the first token.
 func (o *OIDC) Warm(ctx context.Context) {
-	for _, is := range o.issuers {
-		if _, err := is.getVerifier(ctx); err != nil {
-			o.log.Warn("OIDC issuer not reachable yet; will retry on use", "issuer", is.cfg.Issuer, "err", err)
+	for _, entries := range o.issuers {
+		for _, is := range entries {
+			if _, err := is.getVerifier(ctx); err != nil {
+				o.log.Warn("OIDC issuer not reachable yet; will retry on use", "issuer", is.cfg.Issuer, "err", err)
+			}
 		}
 	}
 }
@@ -199,30 +205,44 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := o.issuers[iss]
-	if is == nil {
+	entries := o.issuers[iss]
+	if len(entries) == 0 {
 		return nil, fmt.Errorf("issuer %q is not trusted", truncate(iss, 100))
 	}
+	var firstErr error
+	for _, is := range entries {
+		id, err := is.verify(ctx, raw)
+		if err == nil {
+			return id, nil
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("issuer %s: %w", iss, err)
+		}
+	}
+	return nil, firstErr
+}
+
+func (is *oidcIssuer) verify(ctx context.Context, raw string) (*Identity, error) {
 	v, err := is.getVerifier(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("issuer %s: %w", iss, err)
+		return nil, err
 	}
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
-		return nil, fmt.Errorf("issuer %s: %v", iss, err)
+		return nil, err
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("issuer %s: claims: %v", iss, err)
+		return nil, fmt.Errorf("claims: %v", err)
 	}
 	for k, want := range is.cfg.Require {
 		if got, _ := claims[k].(string); got != want {
-			return nil, fmt.Errorf("issuer %s: claim %s is %q, want %q", iss, k, truncate(fmt.Sprint(claims[k]), 100), want)
+			return nil, fmt.Errorf("claim %s is %q, want %q", k, truncate(fmt.Sprint(claims[k]), 100), want)
 		}
 	}
 	name, _ := claims[is.cfg.IdentityClaim].(string)
 	if name == "" {
-		return nil, fmt.Errorf("issuer %s: token has no string claim %q for the identity", iss, is.cfg.IdentityClaim)
+		return nil, fmt.Errorf("token has no string claim %q for the identity", is.cfg.IdentityClaim)
 	}
 	groups := append([]string(nil), is.cfg.Groups...)
 	if is.cfg.GroupsClaim != "" {
