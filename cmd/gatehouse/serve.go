@@ -70,6 +70,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		log.Error("cannot listen", "err", err)
 		return 1
 	}
+	ln = acc.Listener(ln)
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
 		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil)
 	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {

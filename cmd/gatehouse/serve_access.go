@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -25,7 +26,10 @@ type accessParts struct {
 	Middleware []func(http.Handler) http.Handler
 	Gates      []server.Gate // the access gate; it must stay the first gate, so later gates cannot reveal a hidden module
 	OnDone     func(*reqlog.Entry)
-	audit      *audit.Log
+	// Listener drops connections from outside allowed_networks (and
+	// trusted_proxies) before the TLS handshake.
+	Listener func(net.Listener) net.Listener
+	audit    *audit.Log
 }
 
 // checkExposure refuses to serve an address other machines can reach with
@@ -86,6 +90,9 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 		opts.Limiter = ratelimit.New(float64(a.RateLimit), int(a.RateBurst))
 	}
 	p.Middleware = append(p.Middleware, auth.Middleware(opts))
+	p.Listener = func(ln net.Listener) net.Listener {
+		return auth.FilterListener(ln, opts.AllowedNetworks, opts.TrustedProxies)
+	}
 
 	if len(a.Rules) > 0 {
 		var rules []auth.Rule

@@ -95,3 +95,34 @@ func IsLoopbackListen(hostport string) bool {
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
 }
+
+// FilterListener drops connections whose peer is neither in allowed nor
+// in trusted (proxies, whose clients are checked per request) before a
+// byte is read, so a refused network does not even get a TLS handshake.
+// With allowed empty it returns ln unchanged.
+func FilterListener(ln net.Listener, allowed, trusted Networks) net.Listener {
+	if len(allowed) == 0 {
+		return ln
+	}
+	return &filterListener{Listener: ln, allowed: allowed, trusted: trusted}
+}
+
+type filterListener struct {
+	net.Listener
+	allowed, trusted Networks
+}
+
+func (l *filterListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			if a := ap.Addr().Unmap(); l.allowed.Contains(a) || l.trusted.Contains(a) {
+				return c, nil
+			}
+		}
+		c.Close()
+	}
+}

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -66,6 +68,48 @@ func TestIsLoopbackListen(t *testing.T) {
 		":3000": false, "0.0.0.0:3000": false, "[::]:3000": false, "10.0.0.1:3000": false, "example.com:80": false} {
 		if got := IsLoopbackListen(a); got != want {
 			t.Errorf("IsLoopbackListen(%s) = %v", a, got)
+		}
+	}
+}
+
+func TestFilterListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	for _, tt := range []struct {
+		allowed []string
+		served  bool
+	}{{[]string{"10.0.0.0/8"}, false}, {[]string{"127.0.0.0/8"}, true}} {
+		allowed, _ := ParseNetworks(tt.allowed)
+		ln := FilterListener(inner, allowed, nil)
+		accepted := make(chan bool, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				c.Write([]byte("x"))
+				c.Close()
+			}
+			accepted <- err == nil
+		}()
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := c.Read(make([]byte, 1))
+		c.Close()
+		if (n == 1) != tt.served {
+			t.Errorf("allowed %v: served=%v", tt.allowed, n == 1)
+		}
+		if !tt.served {
+			// Unblock the pending Accept with an allowed connection: none can be, so close.
+			inner.(*net.TCPListener).SetDeadline(time.Now())
+			<-accepted
+			inner.(*net.TCPListener).SetDeadline(time.Time{})
+		} else if !<-accepted {
+			t.Error("allowed connection not accepted")
 		}
 	}
 }

@@ -321,3 +321,39 @@ func TestServeRefusesUnauthenticatedExposure(t *testing.T) {
 		t.Fatalf("serve on 0.0.0.0 with no authentication: %v\n%s", err, out)
 	}
 }
+
+// The network allowlist, trusted proxies and rate limits of the real binary.
+func TestNetworkAllowlistAndRateLimit(t *testing.T) {
+	up := testproxy.New(t)
+	// Loopback is not allowed: the connection is dropped before HTTP.
+	p := serveTestUpstream(t, up, "--allowed-networks", "10.0.0.0/8")
+	if resp, err := http.Get(p.URL + "/example.com/hello/@v/list"); err == nil {
+		resp.Body.Close()
+		t.Errorf("connection from outside allowed_networks answered: %s", resp.Status)
+	}
+
+	// Loopback is a trusted proxy speaking for clients; one client may
+	// make 2 requests at once, then 1 a second.
+	p = serveTestUpstream(t, up, "--allowed-networks", "198.51.100.0/24", "--trusted-proxies", "127.0.0.1",
+		"--rate-limit", "1", "--rate-burst", "2")
+	url := p.URL + "/example.com/hello/@v/list"
+	if resp, body := get(t, url); resp.StatusCode != 403 || !strings.Contains(body, "127.0.0.1 is not allowed") {
+		t.Errorf("proxy's own request: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := get(t, url, "X-Forwarded-For", "10.9.9.9, 203.0.113.9"); resp.StatusCode != 403 || !strings.Contains(body, "203.0.113.9") {
+		t.Errorf("client outside the allowlist: %d %q", resp.StatusCode, body)
+	}
+	for i := 0; i < 2; i++ {
+		if resp, _ := get(t, url, "X-Forwarded-For", "198.51.100.7"); resp.StatusCode != 200 {
+			t.Fatalf("request %d from an allowed client: %d", i, resp.StatusCode)
+		}
+	}
+	resp, body := get(t, url, "X-Forwarded-For", "198.51.100.7")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.HasPrefix(body, "gatehouse: too many requests") {
+		t.Errorf("over the rate: %d %q %q", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	// Another client has its own bucket.
+	if resp, _ := get(t, url, "X-Forwarded-For", "198.51.100.8"); resp.StatusCode != 200 {
+		t.Errorf("another client: %d", resp.StatusCode)
+	}
+}
