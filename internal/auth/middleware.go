@@ -51,13 +51,16 @@ type authn struct{ Options }
 
 func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	e := reqlog.From(r.Context())
-	describe(e, r)
+	if strings.HasPrefix(r.URL.Path, "/sumdb/") {
+		e.Kind = "sumdb" // so that checksum database requests are audited too
+	}
 	addr, ok := ClientAddr(r, a.TrustedProxies)
 	if ok {
 		e.Client = addr.String()
 	}
 	if len(a.AllowedNetworks) > 0 && (!ok || !a.AllowedNetworks.Contains(addr)) {
 		e.Decision, e.Reason = "deny", "network not allowed"
+		describe(e, r)
 		refuse(w, http.StatusForbidden, fmt.Sprintf("gatehouse: access from %s is not allowed\nAsk the proxy's operator to add your network to allowed_networks.", e.Client))
 		return
 	}
@@ -68,6 +71,7 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	id, status, why := a.authenticate(r)
 	if id == nil {
+		describe(e, r)
 		e.Decision = "deny"
 		e.Reason = "authentication failed: " + why
 		if status == http.StatusUnauthorized && why == "no credentials" {
@@ -84,6 +88,7 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	if ok, wait := a.Limiter.Allow(key); !ok {
 		e.Decision, e.Reason = "deny", "rate limited"
+		describe(e, r)
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		refuse(w, http.StatusTooManyRequests, fmt.Sprintf("gatehouse: too many requests from %s; retry in %s\nThe proxy limits each identity's request rate; ask its operator if builds need more.", id.Name, (time.Duration(secs)*time.Second).String()))
@@ -169,11 +174,10 @@ func (a *authn) challenge(w http.ResponseWriter, r *http.Request, why string) {
 			"The token may be mistyped, revoked or expired; check ~/.netrc or GOAUTH, or ask for a new one.")
 }
 
-// describe fills in what a request asks for, so a refusal before the
-// protocol handler still yields a complete audit record.
+// describe fills in what a refused request asked for, so a refusal before
+// the protocol handler still yields a complete audit record.
 func describe(e *reqlog.Entry, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/sumdb/") {
-		e.Kind = "sumdb"
+	if e.Kind == "sumdb" {
 		return
 	}
 	if req, err := goproxy.Parse(r.URL.EscapedPath()); err == nil {

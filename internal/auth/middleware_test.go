@@ -347,3 +347,19 @@ func TestOIDCEntriesPerIssuer(t *testing.T) {
 		}
 	}
 }
+
+// jwks_url: keys from a fixed URL, without discovery.
+func TestOIDCWithJWKSURL(t *testing.T) {
+	is := testoidc.New(t)
+	o, err := auth.NewOIDC([]auth.OIDCIssuer{{Issuer: is.URL, Audience: "aud", CAFile: is.CAFile, JWKSURL: is.URL + "/keys"}}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := auth.Options{OIDC: o, Logger: quietLogger()}
+	if res := do(t, opts, req("Authorization", "Bearer "+is.Mint(t, is.Claims("svc", "aud")))); res.status != 200 || res.id.Name != "svc" {
+		t.Errorf("jwks_url: %d %+v %q", res.status, res.id, res.body)
+	}
+	if res := do(t, opts, req("Authorization", "Bearer "+is.Mint(t, is.Claims("svc", "other")))); res.status != 401 {
+		t.Errorf("wrong audience with jwks_url: %d", res.status)
+	}
+}
