@@ -87,7 +87,8 @@ func loadPool(file string) (*x509.CertPool, error) {
 // OIDC verifies ID tokens from configured issuers. Discovery happens on
 // first use and is retried after a failure, so an issuer that is down at
 // start does not stop gatehouse; the signing keys are cached and fetched
-// again when a token names a key not yet seen (key rotation).
+// again when a token names a key not yet seen (key rotation), at most
+// once every 10 seconds (jwksCache).
 //
 // One issuer may appear in several entries, e.g. Google with a different
 // required service-account email and groups in each: a token is checked
@@ -131,7 +132,7 @@ func NewOIDC(issuers []OIDCIssuer, log *slog.Logger) (*OIDC, error) {
 			if err != nil {
 				return nil, err
 			}
-			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			t.TLSClientConfig = tlsConfigWithRoots(pool)
 		}
 		o.issuers[c.Issuer] = append(o.issuers[c.Issuer], &oidcIssuer{cfg: c, client: &http.Client{Transport: t, Timeout: 15 * time.Second}})
 		o.n++
@@ -169,13 +170,13 @@ func (is *oidcIssuer) getVerifier(ctx context.Context) (*oidc.IDTokenVerifier, e
 		return nil, is.err
 	}
 	cfg := &oidc.Config{ClientID: is.cfg.Audience, SupportedSigningAlgs: is.cfg.Algorithms}
-	// The key set fetches with this context for its whole life.
-	keyCtx := oidc.ClientContext(context.Background(), is.client)
 	if is.cfg.JWKSURL != "" {
-		is.verifier = oidc.NewVerifier(is.cfg.Issuer, oidc.NewRemoteKeySet(keyCtx, is.cfg.JWKSURL), cfg)
+		is.verifier = oidc.NewVerifier(is.cfg.Issuer, newJWKSCache(is.cfg.JWKSURL, is.client), cfg)
 		return is.verifier, nil
 	}
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, is.client), 10*time.Second)
+	// Not the request's own context: a client that hangs up must not
+	// leave a failed discovery cached for everyone.
+	dctx, cancel := context.WithTimeout(oidc.ClientContext(context.WithoutCancel(ctx), is.client), 10*time.Second)
 	defer cancel()
 	p, err := oidc.NewProvider(dctx, is.cfg.Issuer)
 	if err != nil {
@@ -189,7 +190,7 @@ func (is *oidcIssuer) getVerifier(ctx context.Context) (*oidc.IDTokenVerifier, e
 		is.err, is.failedAt = errors.New("discovery document has no jwks_uri"), time.Now()
 		return nil, is.err
 	}
-	is.verifier = oidc.NewVerifier(is.cfg.Issuer, oidc.NewRemoteKeySet(keyCtx, meta.JWKSURL), cfg)
+	is.verifier = oidc.NewVerifier(is.cfg.Issuer, newJWKSCache(meta.JWKSURL, is.client), cfg)
 	return is.verifier, nil
 }
 
@@ -285,4 +286,8 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+func tlsConfigWithRoots(pool *x509.CertPool) *tls.Config {
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }

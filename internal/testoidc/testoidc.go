@@ -7,6 +7,7 @@ package testoidc
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -62,10 +63,7 @@ func New(t testing.TB) *Issuer {
 	})
 	ca := testpki.NewCA(t, "test OIDC CA")
 	is.srv = httptest.NewUnstartedServer(mux)
-	is.srv.TLS = nil
-	pair := ca.Server(t)
-	cert := pair.TLS(t)
-	is.srv.TLS = newTLSConfig(cert)
+	is.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS(t)}, MinVersion: tls.VersionTLS12}
 	is.srv.StartTLS()
 	t.Cleanup(is.srv.Close)
 	is.URL = is.srv.URL
