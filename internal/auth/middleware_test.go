@@ -292,7 +292,6 @@ func TestOIDC(t *testing.T) {
 			t.Errorf("%s: token echoed", name)
 		}
 	}
-
 }
 
 func TestCheckOIDCIssuer(t *testing.T) {
@@ -351,5 +350,51 @@ func TestOIDCWithJWKSURL(t *testing.T) {
 	}
 	if res := do(t, opts, req("Authorization", "Bearer "+is.Mint(t, is.Claims("svc", "other")))); res.status != 401 {
 		t.Errorf("wrong audience with jwks_url: %d", res.status)
+	}
+}
+
+// What authentication adds to every request: token (hash + constant-time
+// scan of 100 entries), and a cached ID token verification.
+func BenchmarkMiddleware(b *testing.B) {
+	var entries []auth.TokenEntry
+	var tok string
+	for i := 0; i < 100; i++ {
+		t, h, _ := auth.NewToken()
+		entries = append(entries, auth.TokenEntry{Name: "t" + string(rune('a'+i%26)), Hash: h})
+		tok = t
+	}
+	ts, _ := auth.NewTokens(entries)
+	is := testoidc.New(b)
+	o, _ := auth.NewOIDC([]auth.OIDCIssuer{{Issuer: is.URL, Audience: "aud", CAFile: is.CAFile}}, quietLogger())
+	idTok := is.Mint(b, is.Claims("svc", "aud"))
+	h := auth.Middleware(auth.Options{Tokens: ts, OIDC: o, Limiter: ratelimit.New(1e9, 1e9), Logger: quietLogger()})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, bc := range []struct{ name, header string }{{"token", "Bearer " + tok}, {"oidc", "Bearer " + idTok}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := req("Authorization", bc.header)
+			w := httptest.NewRecorder()
+			for b.Loop() {
+				h.ServeHTTP(w, r.WithContext(reqlog.With(r.Context(), &reqlog.Entry{})))
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}
+
+// A verified token is remembered, but not past its expiry.
+func TestOIDCVerifiedTokenExpires(t *testing.T) {
+	is := testoidc.New(t)
+	o, _ := auth.NewOIDC([]auth.OIDCIssuer{{Issuer: is.URL, Audience: "aud", CAFile: is.CAFile}}, quietLogger())
+	opts := auth.Options{OIDC: o, Logger: quietLogger()}
+	c := is.Claims("svc", "aud")
+	c["exp"] = time.Now().Add(1500 * time.Millisecond).Unix()
+	tok := is.Mint(t, c)
+	if res := do(t, opts, req("Authorization", "Bearer "+tok)); res.status != 200 {
+		t.Fatalf("fresh token: %d", res.status)
+	}
+	time.Sleep(time.Until(time.Unix(c["exp"].(int64), 0)) + 100*time.Millisecond)
+	if res := do(t, opts, req("Authorization", "Bearer "+tok)); res.status != 401 {
+		t.Errorf("expired token accepted from the cache: %d", res.status)
 	}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -98,7 +99,23 @@ type OIDC struct {
 	issuers map[string][]*oidcIssuer
 	n       int
 	log     *slog.Logger
+
+	// verified remembers tokens that passed, by their SHA-256, until they
+	// expire (at most verifiedFor): a build sends the same token hundreds
+	// of times, and a signature check costs far more than a cache hit.
+	mu       sync.Mutex
+	verified map[[32]byte]verifiedToken
 }
+
+type verifiedToken struct {
+	id    Identity
+	until time.Time
+}
+
+const (
+	verifiedFor = 5 * time.Minute
+	maxVerified = 10000
+)
 
 type oidcIssuer struct {
 	cfg    OIDCIssuer
@@ -115,7 +132,7 @@ const retryDiscovery = 15 * time.Second
 
 // NewOIDC returns a verifier for the issuers.
 func NewOIDC(issuers []OIDCIssuer, log *slog.Logger) (*OIDC, error) {
-	o := &OIDC{issuers: map[string][]*oidcIssuer{}, log: log}
+	o := &OIDC{issuers: map[string][]*oidcIssuer{}, log: log, verified: map[[32]byte]verifiedToken{}}
 	for _, c := range issuers {
 		if err := CheckOIDCIssuer(c); err != nil {
 			return nil, err
@@ -202,6 +219,15 @@ func LooksLikeJWT(s string) bool {
 // Verify checks an ID token and returns its identity. The error says why a
 // token was refused, for the log; it never contains the token.
 func (o *OIDC) Verify(ctx context.Context, raw string) (*Identity, error) {
+	key := sha256.Sum256([]byte(raw))
+	now := time.Now()
+	o.mu.Lock()
+	v, ok := o.verified[key]
+	o.mu.Unlock()
+	if ok && now.Before(v.until) {
+		id := v.id
+		return &id, nil
+	}
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
 		return nil, err
@@ -212,8 +238,18 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*Identity, error) {
 	}
 	var firstErr error
 	for _, is := range entries {
-		id, err := is.verify(ctx, raw)
+		id, expiry, err := is.verify(ctx, raw)
 		if err == nil {
+			until := now.Add(verifiedFor)
+			if expiry.Before(until) {
+				until = expiry
+			}
+			o.mu.Lock()
+			if len(o.verified) >= maxVerified {
+				clear(o.verified)
+			}
+			o.verified[key] = verifiedToken{*id, until}
+			o.mu.Unlock()
 			return id, nil
 		}
 		if firstErr == nil {
@@ -223,27 +259,28 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*Identity, error) {
 	return nil, firstErr
 }
 
-func (is *oidcIssuer) verify(ctx context.Context, raw string) (*Identity, error) {
+// verify checks raw against this entry and returns its identity and expiry.
+func (is *oidcIssuer) verify(ctx context.Context, raw string) (*Identity, time.Time, error) {
 	v, err := is.getVerifier(ctx)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("claims: %v", err)
+		return nil, time.Time{}, fmt.Errorf("claims: %v", err)
 	}
 	for k, want := range is.cfg.Require {
 		if got, _ := claims[k].(string); got != want {
-			return nil, fmt.Errorf("claim %s is %q, want %q", k, truncate(fmt.Sprint(claims[k]), 100), want)
+			return nil, time.Time{}, fmt.Errorf("claim %s is %q, want %q", k, truncate(fmt.Sprint(claims[k]), 100), want)
 		}
 	}
 	name, _ := claims[is.cfg.IdentityClaim].(string)
 	if name == "" {
-		return nil, fmt.Errorf("token has no string claim %q for the identity", is.cfg.IdentityClaim)
+		return nil, time.Time{}, fmt.Errorf("token has no string claim %q for the identity", is.cfg.IdentityClaim)
 	}
 	groups := append([]string(nil), is.cfg.Groups...)
 	if is.cfg.GroupsClaim != "" {
@@ -258,7 +295,7 @@ func (is *oidcIssuer) verify(ctx context.Context, raw string) (*Identity, error)
 			}
 		}
 	}
-	return &Identity{Name: name, Method: "oidc", Groups: groups}, nil
+	return &Identity{Name: name, Method: "oidc", Groups: groups}, tok.Expiry, nil
 }
 
 // unverifiedIssuer reads "iss" from a JWT's payload only to pick the
