@@ -83,7 +83,10 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	e.Identity, e.AuthMethod, e.Groups = id.Name, id.Method, id.Groups
 	key := id.Method + ":" + id.Name
-	if id.Method == "anonymous" {
+	switch id.Method {
+	case "basic":
+		key = "token:" + id.Name // one bucket per token, however it is sent
+	case "anonymous":
 		key = "anonymous:" + e.Client // anonymous clients do not share one bucket
 	}
 	if ok, wait := a.Limiter.Allow(key); !ok {
@@ -185,10 +188,17 @@ func describe(e *reqlog.Entry, r *http.Request) {
 	}
 }
 
-// refuse writes a short text/plain refusal the go command shows.
+// refuse writes a short text/plain refusal the go command shows. The go
+// command drops a body with control characters, so names taken from
+// credentials are cleaned of them.
 func refuse(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
+	fmt.Fprintln(w, strings.Map(func(r rune) rune {
+		if r != '\n' && (r < 0x20 || r == 0x7f) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(msg, "")))
 }

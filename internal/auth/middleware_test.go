@@ -174,6 +174,10 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("request %d: %d", i, res.status)
 		}
 	}
+	// The same token as a Basic password shares the bucket.
+	if res := do(t, opts, req("Authorization", basic("runaway", tok))); res.status != 429 {
+		t.Errorf("same token over Basic: %d, want 429", res.status)
+	}
 	res := do(t, opts, req("Authorization", "Bearer "+tok))
 	if res.status != 429 || res.header.Get("Retry-After") != "1" || !strings.HasPrefix(res.body, "gatehouse: too many requests") {
 		t.Fatalf("over the limit: %d %q %q", res.status, res.header.Get("Retry-After"), res.body)
