@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 )
 
 func TestTokenCreate(t *testing.T) {
@@ -150,5 +156,60 @@ func TestServeAccessConfigErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%q: code %d, %q", tt.file, code, errOut)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// serve writes each audit line to the file and, with --audit-stdout, the
+// same line to stdout (the log goes to stderr).
+func TestServeAuditToFileAndStdout(t *testing.T) {
+	up := testproxy.New(t)
+	auditFile := filepath.Join(t.TempDir(), "audit.log")
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- runMain(ctx, &cmdEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }},
+			[]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--upstream", up.URL, "--sumdb", up.GOSUMDB(),
+				"--audit-file", auditFile, "--audit-stdout"})
+	}()
+	re := regexp.MustCompile(`msg="gatehouse serving" listen=(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		cancel()
+		t.Fatalf("serve did not start:\n%s", stderr.String())
+	}
+	resp, err := http.Get("http://" + addr + "/example.com/hello/@v/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+	}
+	file, _ := os.ReadFile(auditFile)
+	if string(file) != stdout.String() || !strings.Contains(string(file), `"kind":"list"`) || !strings.Contains(string(file), `"identity":"anonymous"`) {
+		t.Errorf("audit file:\n%s\nstdout:\n%s", file, stdout.String())
+	}
+	if strings.Contains(stderr.String(), `"kind":"list"`) {
+		t.Error("audit lines in the server log")
 	}
 }
