@@ -9,7 +9,11 @@ require (
 	golang.org/x/mod v0.42.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
 	golang.org/x/time v0.16.0
 )
 
-require golang.org/x/oauth2 v0.36.0 // indirect
+require (
+	github.com/pandatix/go-cvss v0.6.4
+	golang.org/x/oauth2 v0.36.0 // indirect
+)

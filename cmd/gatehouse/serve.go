@@ -60,7 +60,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		return 1
 	}
 	defer acc.Close(log)
-	srv, err := buildServer(cfg, log, acc)
+	srv, err := buildServer(ctx, cfg, log, acc)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -81,8 +81,12 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	return 0
 }
 
-// buildServer wires storage, upstream, verification and cache into a server.
-func buildServer(cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server.Server, error) {
+// buildServer wires storage, upstream, verification and cache into a server;
+// acc may be nil: no access control (tests).
+func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server.Server, error) {
+	if acc == nil {
+		acc = &accessParts{}
+	}
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
@@ -123,12 +127,22 @@ func buildServer(cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server
 	var sumdbs sumdb.Registry
 	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log})
 	probeURL := chain.First().URL() + "/"
+	// Access rules first: a policy refusal must not reveal a module the
+	// caller may not see.
+	gates := append([]server.Gate(nil), acc.Gates...)
+	if cfg.Policy != "" {
+		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
+		if err != nil {
+			return nil, err
+		}
+		gates = append(gates, enf)
+	}
 	return server.New(server.Options{
 		Cache:      cache,
 		SumDB:      &sumdbs,
 		Logger:     log,
 		Middleware: acc.Middleware,
-		Gates:      acc.Gates,
+		Gates:      gates,
 		OnDone:     acc.OnDone,
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)

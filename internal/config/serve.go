@@ -29,6 +29,8 @@ type Serve struct {
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	Policy          String   `toml:"policy"`
+	PolicyPoll      Duration `toml:"policy_poll"`
 
 	Access // TLS, authentication, authorization, audit: access.go
 }
@@ -49,6 +51,7 @@ func DefaultServe() *Serve {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(30 * time.Second),
+		PolicyPoll:      Duration(5 * time.Second),
 		Access:          defaultAccess(),
 	}
 }
@@ -68,6 +71,8 @@ func (c *Serve) Keys() []Key {
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
+		{Name: "policy", Value: &c.Policy, Usage: "supply-chain policy `file` (TOML, see docs/policy.md); reloaded on SIGHUP and when it changes"},
+		{Name: "policy-poll", Value: &c.PolicyPoll, Usage: "how often (`duration`) to check the policy file for changes; 0: only on SIGHUP"},
 	}, c.Access.keys()...)
 }
 

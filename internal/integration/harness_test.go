@@ -110,6 +110,20 @@ func (p *proc) Logs() string {
 	return p.logs.String()
 }
 
+// LogsContain waits up to 5s for s to appear in the logs: the server
+// writes its log line before it answers, but the pipe reader may not have
+// caught up by the time the client has its answer.
+func (p *proc) LogsContain(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(p.Logs(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (p *proc) stop(t *testing.T) int {
 	select {
