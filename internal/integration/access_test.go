@@ -45,8 +45,15 @@ func newAccessSetup(t *testing.T) *accessSetup {
 	clientCA := s.clients.WriteCA(t, dir, "clients.pem")
 	s.audit = filepath.Join(dir, "audit.log")
 
+	// A supply-chain policy that refuses one version of the hidden module:
+	// the access gate must answer before it, or the policy's 403 would
+	// reveal the module to those who may not see it.
+	policy := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(policy, []byte("[[rule]]\nname = \"incident\"\naction = \"deny\"\nreason = \"withdrawn\"\nmodule_versions = [\"example.com/greet@v1.0.0\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\nclient_ca = %q\naudit_file = %q\n", certFile, keyFile, clientCA, s.audit)
+	fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\nclient_ca = %q\naudit_file = %q\npolicy = %q\n", certFile, keyFile, clientCA, s.audit, policy)
 	// ci-build may fetch everything; web may not see example.com/greet,
 	// which stands for a private module here.
 	for _, tk := range []struct{ name, group string }{{"ci-build", "build"}, {"web", "web"}} {
@@ -182,8 +189,13 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 			if st != 404 || stMissing != 404 || strings.ReplaceAll(bodyMissing, "greet/nosuchmodule", "greet") != body {
 				t.Errorf("web %s: %d %q; a missing module: %d %q", suffix, st, body, stMissing, bodyMissing)
 			}
+			// ci-build sees the module, and so the policy's refusal of v1.0.0.
 			st, body2 := fetch(t, c, s.p.URL+"/example.com/greet"+suffix, "Authorization", "Bearer "+s.tokens["ci-build"])
-			if st != 200 || body2 == body {
+			if strings.Contains(suffix, "v1.0.0") {
+				if st != 403 || !strings.Contains(body2, "incident") {
+					t.Errorf("ci-build %s: %d %q, want the policy's 403", suffix, st, body2)
+				}
+			} else if st != 200 || body2 == body {
 				t.Errorf("ci-build %s: %d", suffix, st)
 			}
 		}
