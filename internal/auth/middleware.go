@@ -69,12 +69,11 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		next.ServeHTTP(w, r)
 		return
 	}
-	id, status, why := a.authenticate(r)
+	id, why := a.authenticate(r)
 	if id == nil {
 		describe(e, r)
-		e.Decision = "deny"
-		e.Reason = "authentication failed: " + why
-		if status == http.StatusUnauthorized && why == "no credentials" {
+		e.Decision, e.Reason = "deny", "authentication failed: "+why
+		if why == noCredentials {
 			e.Reason = "authentication required"
 		}
 		a.Logger.Info("authentication refused", "id", e.ID, "client", e.Client, "reason", why)
@@ -100,16 +99,19 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 }
 
-// authenticate returns the request's identity, or nil with a status and a
-// reason for the log (never containing the credential).
-func (a *authn) authenticate(r *http.Request) (*Identity, int, string) {
+// noCredentials is authenticate's reason when a request carried none.
+const noCredentials = "no credentials"
+
+// authenticate returns the request's identity, or nil and the reason for
+// the log (never containing the credential).
+func (a *authn) authenticate(r *http.Request) (*Identity, string) {
 	if !a.Methods() {
-		return Anonymous, 0, "" // serve refuses this setup off loopback unless told
+		return Anonymous, "" // serve refuses this setup off loopback unless told
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		c, err := ParseAuthorization(h)
 		if err != nil {
-			return nil, http.StatusUnauthorized, err.Error()
+			return nil, err.Error()
 		}
 		switch {
 		case strings.HasPrefix(c.Secret, TokenPrefix):
@@ -117,28 +119,28 @@ func (a *authn) authenticate(r *http.Request) (*Identity, int, string) {
 				if c.Scheme == "basic" {
 					id.Method = "basic"
 				}
-				return id, 0, ""
+				return id, ""
 			}
-			return nil, http.StatusUnauthorized, "unknown token"
+			return nil, "unknown token"
 		case LooksLikeJWT(c.Secret) && a.OIDC.Len() > 0:
 			id, err := a.OIDC.Verify(r.Context(), c.Secret)
 			if err != nil {
-				return nil, http.StatusUnauthorized, "ID token refused: " + err.Error()
+				return nil, "ID token refused: " + err.Error()
 			}
-			return id, 0, ""
+			return id, ""
 		}
-		return nil, http.StatusUnauthorized, "credential is neither a gatehouse token nor an ID token of a configured issuer"
+		return nil, "credential is neither a gatehouse token nor an ID token of a configured issuer"
 	}
 	if a.Certs != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		if id := a.Certs.Identity(r.TLS.VerifiedChains[0][0]); id != nil {
-			return id, 0, ""
+			return id, ""
 		}
-		return nil, http.StatusUnauthorized, "client certificate names no subject"
+		return nil, "client certificate names no subject"
 	}
 	if a.Anonymous {
-		return Anonymous, 0, ""
+		return Anonymous, ""
 	}
-	return nil, http.StatusUnauthorized, "no credentials"
+	return nil, noCredentials
 }
 
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9.:\[\]-]{1,260}$`)
@@ -163,7 +165,7 @@ func (a *authn) challenge(w http.ResponseWriter, r *http.Request, why string) {
 		methods = append(methods, "a client certificate")
 	}
 	w.Header().Add("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
-	if why == "no credentials" {
+	if why == noCredentials {
 		w.Header().Add("WWW-Authenticate", `Bearer realm="gatehouse"`)
 		refuse(w, http.StatusUnauthorized, fmt.Sprintf(
 			"gatehouse: authentication required: this proxy accepts %s\n"+
