@@ -144,6 +144,16 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("GOAUTH command sends a Bearer token", func(t *testing.T) {
+		script := filepath.Join(t.TempDir(), "goauth.sh")
+		body := fmt.Sprintf("#!/bin/sh\ncat >/dev/null 2>&1 &\nprintf '%%s\\n\\nAuthorization: Bearer %%s\\n\\n' %q %q\n", s.p.URL, s.tokens["ci-build"])
+		if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		env := append(s.goEnv(t, "", ""), "GOAUTH="+script)
+		testutil.MustGo(t, t.TempDir(), env, "mod", "download", "example.com/greet@v1.1.0")
+	})
+
 	t.Run("no credentials", func(t *testing.T) {
 		out, err := testutil.Go(t, t.TempDir(), s.goEnv(t, "", ""), "mod", "download", "-x", "example.com/hello@v1.0.0")
 		if err == nil || !strings.Contains(out, "401 Unauthorized") || !strings.Contains(out, "authentication required") {
@@ -262,9 +272,11 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
 	recs := readAudit(t, s.audit)
-	var sawAllowZip, sawHidden, saw401, sawMTLS, sawOIDC bool
+	var sawAllowZip, sawHidden, saw401, sawMTLS, sawOIDC, sawBearer bool
 	for _, r := range recs {
 		switch {
+		case r["identity"] == "ci-build" && r["auth_method"] == "token":
+			sawBearer = true
 		case r["identity"] == "ci-build" && r["auth_method"] == "basic" && r["kind"] == "zip" && r["decision"] == "allow":
 			sawAllowZip = r["h1"] != nil && r["source"] != nil && r["client"] == "127.0.0.1" && r["bytes"] != nil && r["version"] != nil
 		case r["identity"] == "web" && r["module"] == "example.com/greet" && r["decision"] == "deny":
@@ -282,8 +294,8 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 			}
 		}
 	}
-	if !sawAllowZip || !sawHidden || !saw401 || !sawMTLS || !sawOIDC {
-		t.Errorf("audit log lacks records: allowed zip with hash %v, hidden module %v, 401 %v, mtls %v, oidc %v", sawAllowZip, sawHidden, saw401, sawMTLS, sawOIDC)
+	if !sawAllowZip || !sawHidden || !saw401 || !sawMTLS || !sawOIDC || !sawBearer {
+		t.Errorf("audit log lacks records: allowed zip with hash %v, hidden module %v, 401 %v, mtls %v, oidc %v, bearer %v", sawAllowZip, sawHidden, saw401, sawMTLS, sawOIDC, sawBearer)
 	}
 	raw, _ := os.ReadFile(s.audit)
 	for _, tok := range s.tokens {
