@@ -146,7 +146,7 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 
 	t.Run("GOAUTH command sends a Bearer token", func(t *testing.T) {
 		script := filepath.Join(t.TempDir(), "goauth.sh")
-		body := fmt.Sprintf("#!/bin/sh\ncat >/dev/null 2>&1 &\nprintf '%%s\\n\\nAuthorization: Bearer %%s\\n\\n' %q %q\n", s.p.URL, s.tokens["ci-build"])
+		body := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n\\nAuthorization: Bearer %%s\\n\\n' %q %q\n", s.p.URL, s.tokens["ci-build"])
 		if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
 			t.Fatal(err)
 		}
