@@ -86,10 +86,16 @@ func TestConfigPrintRedacts(t *testing.T) {
 	os.WriteFile(cfgFile, []byte(`
 upstream = "https://alice:hunter2@proxy.corp.example|https://proxy.golang.org"
 rate_limit = 5
+private = ["corp.example.com"]
+private_git_credential_helper = "!f() { echo password=helpersecret; }; f"
 [[token]]
 name = "ci"
 hash = "`+hash+`"
 groups = ["build"]
+[[private_netrc]]
+machine = "git.corp.example.com"
+login = "bot"
+password = "netrcsecret"
 [[access]]
 modules = ["corp.example.com/**"]
 groups = ["build"]
@@ -98,13 +104,13 @@ groups = ["build"]
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errOut)
 	}
-	for _, secret := range []string{hash, strings.TrimPrefix(hash, "sha256:"), "hunter2", "alice", tok} {
+	for _, secret := range []string{hash, strings.TrimPrefix(hash, "sha256:"), "hunter2", "alice", tok, "netrcsecret", "helpersecret"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("config print shows a secret %q:\n%s", secret, out)
 		}
 	}
 	for _, want := range []string{`upstream = "https://REDACTED@proxy.corp.example|https://proxy.golang.org"`, "rate_limit = 5", "rate_burst = 9", "deny_status = 403",
-		`name = "ci"`, `modules = ["corp.example.com/**"]`, `shutdown_timeout = "30s"`} {
+		`name = "ci"`, `modules = ["corp.example.com/**"]`, `shutdown_timeout = "30s"`, `machine = "git.corp.example.com"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config print lacks %q:\n%s", want, out)
 		}

@@ -110,11 +110,15 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	if err != nil {
 		return nil, err
 	}
+	// Lives as long as the process: the log is synced on every append, and
+	// work files are removed at the next start.
+	priv, err := setupPrivate(cfg, stateDir, checker, log)
+	if err != nil {
+		return nil, err
+	}
 	cache, err := modcache.New(modcache.Options{
-		Store: store,
-		Route: func(string) modcache.Route {
-			return modcache.Route{Name: "public", Source: chain, Checker: checker}
-		},
+		Store:      store,
+		Route:      priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
 		TempDir:    filepath.Join(stateDir, "tmp"),
 		MaxFetches: int(cfg.MaxFetches),
 		Timeout:    time.Duration(cfg.UpstreamTimeout),
@@ -122,10 +126,12 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Logger:     log,
 	})
 	if err != nil {
+		priv.Close()
 		return nil, err
 	}
 	var sumdbs sumdb.Registry
-	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log})
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
+	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
 	// Access rules first: a policy refusal must not reveal a module the
 	// caller may not see.

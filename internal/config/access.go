@@ -165,6 +165,17 @@ func (c *Serve) Redacted() *Serve {
 		t.Hash = redacted
 		out.Tokens = append(out.Tokens, t)
 	}
+	out.PrivateNetrc = nil
+	for _, n := range c.PrivateNetrc {
+		if n.Password != "" {
+			n.Password = redacted
+		}
+		out.PrivateNetrc = append(out.PrivateNetrc, n)
+	}
+	// A credential helper may be an inline script holding a password.
+	if out.PrivateGitCredentialHelper != "" {
+		out.PrivateGitCredentialHelper = redacted
+	}
 	return &out
 }
 
