@@ -104,6 +104,8 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 			return nil, err
 		}
 		p.Gates = append(p.Gates, gate)
+		p.Middleware = append(p.Middleware, gate.SumDB) // after authentication
+
 	}
 
 	if a.AuditFile != "" || a.AuditStdout {

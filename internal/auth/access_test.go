@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
@@ -107,5 +109,43 @@ func TestAccessGate(t *testing.T) {
 	}
 	if _, err := NewAccess(nil, 500); err == nil {
 		t.Error("deny status 500 accepted")
+	}
+}
+
+func TestAccessSumDB(t *testing.T) {
+	a, _ := NewAccess([]Rule{
+		{Modules: []string{"corp.example.com/**"}, Groups: []string{"build"}},
+		{Modules: []string{"**"}, Groups: []string{"*"}},
+	}, 0)
+	h := a.SumDB(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("db")) }))
+	build := &Identity{Name: "ci", Groups: []string{"build"}}
+	web := &Identity{Name: "web", Groups: []string{"web"}}
+	for _, tt := range []struct {
+		id     *Identity
+		path   string
+		status int
+	}{
+		{web, "/sumdb/sum.corp.example/lookup/corp.example.com/secret@v1.0.0", 404},
+		{build, "/sumdb/sum.corp.example/lookup/corp.example.com/secret@v1.0.0", 200},
+		{web, "/sumdb/sum.golang.org/lookup/golang.org/x/mod@v0.1.0", 200},
+		{web, "/sumdb/sum.corp.example/lookup/corp.example.com/!secret@v1.0.0", 404}, // case-escaped, still under corp.example.com/**
+		{build, "/sumdb/sum.corp.example/tile/8/data/000", 404},
+		{build, "/sumdb/sum.corp.example/tile/8/0/000", 200},
+		{web, "/sumdb/sum.corp.example/latest", 200},
+		{web, "/sumdb/sum.corp.example/supported", 200},
+		{web, "/example.com/m/@v/list", 200},
+	} {
+		e := &reqlog.Entry{}
+		r := httptest.NewRequest("GET", tt.path, nil)
+		r = r.WithContext(reqlog.With(WithIdentity(r.Context(), tt.id), e))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		want := tt.status
+		if w.Code != want {
+			t.Errorf("%s as %s: %d, want %d (%q)", tt.path, tt.id.Name, w.Code, want, w.Body.String())
+		}
+		if want == 404 && (e.Decision != "deny" || strings.Contains(w.Body.String(), "db")) {
+			t.Errorf("%s: entry %+v body %q", tt.path, e, w.Body.String())
+		}
 	}
 }

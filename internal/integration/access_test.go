@@ -211,6 +211,21 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("checksum database lookups follow the access rules", func(t *testing.T) {
+		name, _, _ := strings.Cut(s.up.GOSUMDB(), "+")
+		lookup := s.p.URL + "/sumdb/" + name + "/lookup/example.com/greet@v1.1.0"
+		c := s.client(t)
+		if st, body := fetch(t, c, lookup, "Authorization", "Bearer "+s.tokens["web"]); st != 404 || strings.Contains(body, "h1:") {
+			t.Errorf("web's lookup of a hidden module: %d %q", st, body)
+		}
+		if st, body := fetch(t, c, lookup, "Authorization", "Bearer "+s.tokens["ci-build"]); st != 200 || !strings.Contains(body, "example.com/greet v1.1.0 h1:") {
+			t.Errorf("ci-build's lookup: %d %q", st, body)
+		}
+		if st, _ := fetch(t, c, s.p.URL+"/sumdb/"+name+"/tile/8/data/000", "Authorization", "Bearer "+s.tokens["ci-build"]); st != 404 {
+			t.Errorf("data tile: %d, want 404", st)
+		}
+	})
+
 	t.Run("OIDC ID token in netrc", func(t *testing.T) {
 		claims := s.issuer.Claims("repo:corp/app:ref:refs/heads/main", "https://gatehouse.test")
 		claims["repository"], claims["repository_owner"] = "corp/app", "corp"
