@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -78,9 +75,10 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	if err != nil {
 		return fail(&config.Error{Key: "bind-allowlist", Err: err})
 	}
+	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.ClientCA != "" {
-		c, err := listen.TLSConfig(string(cfg.TLSCert), string(cfg.TLSKey), string(cfg.ClientCA))
+		c, err := listen.TLSConfig(string(cfg.TLSCert), string(cfg.TLSKey), string(cfg.ClientCA), log)
 		if err != nil {
 			return fail(&config.Error{Key: "tls-cert", Err: err})
 		}
@@ -90,8 +88,7 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	if err != nil {
 		return fail(&config.Error{Key: "socket-mode", Err: err})
 	}
-	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
-	sink, closeSink, err := dockerAudit(env, cfg)
+	sink, closeSink, err := dockerAudit(env, cfg, log)
 	if err != nil {
 		return fail(&config.Error{Key: "audit-file", Err: err})
 	}
@@ -203,29 +200,22 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 	return out, nil
 }
 
-// dockerAudit returns the audit sink. The hash-chained audit file writer
-// belongs to internal/audit (shared with serve); until it is wired here,
-// records go to standard output as JSON lines and an audit file is refused.
-func dockerAudit(env *cmdEnv, cfg *config.Docker) (audit.Sink, func(), error) {
-	if cfg.AuditFile != "" {
-		return nil, nil, errors.New("audit files are not supported by this build yet: use --audit-stdout")
+// dockerAudit opens the audit log: the same hash-chained writer as serve's,
+// to a file, standard output, or both.
+func dockerAudit(env *cmdEnv, cfg *config.Docker, log *slog.Logger) (audit.Sink, func(), error) {
+	o := audit.Options{File: string(cfg.AuditFile), MaxSize: int64(cfg.AuditMaxSize), MaxFiles: int(cfg.AuditMaxFiles)}
+	if cfg.AuditStdout {
+		o.Stdout = env.stdout
 	}
-	return &jsonLines{w: env.stdout}, func() {}, nil
-}
-
-// jsonLines writes each record as one JSON line.
-type jsonLines struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (j *jsonLines) Write(r audit.Record) error {
-	b, err := json.Marshal(r)
+	l, err := audit.Open(o)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	_, err = j.w.Write(append(b, '\n'))
-	return err
+	return l, func() {
+		seq, hash := l.Head()
+		if err := l.Close(); err != nil {
+			log.Error("AUDIT: closing the audit log", "err", err)
+		}
+		log.Info("audit log closed", "seq", seq, "hash", hash)
+	}, nil
 }

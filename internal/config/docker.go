@@ -22,6 +22,8 @@ type Docker struct {
 	MaxBody         Int      `toml:"max_body"`
 	AuditFile       String   `toml:"audit_file"`
 	AuditStdout     Bool     `toml:"audit_stdout"`
+	AuditMaxSize    Int      `toml:"audit_max_size"`
+	AuditMaxFiles   Int      `toml:"audit_max_files"`
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
@@ -53,6 +55,8 @@ func DefaultDocker() *Docker {
 		SocketMode:      "0660",
 		MaxBody:         1 << 20,
 		AuditStdout:     true,
+		AuditMaxSize:    100 << 20,
+		AuditMaxFiles:   10,
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(10 * time.Second),
@@ -73,6 +77,8 @@ func (c *Docker) Keys() []Key {
 		{Name: "max-body", Value: &c.MaxBody, Usage: "largest inspected request body (create, exec), in `bytes`"},
 		{Name: "audit-file", Value: &c.AuditFile, Usage: "audit log `file` (hash-chained JSON lines, the same log as serve's)"},
 		{Name: "audit-stdout", Value: &c.AuditStdout, Usage: "write the audit log to standard output, one JSON line per request"},
+		{Name: "audit-max-size", Value: &c.AuditMaxSize, Usage: "rotate the audit log at this many `bytes` (0: never)"},
+		{Name: "audit-max-files", Value: &c.AuditMaxFiles, Usage: "rotated audit `files` to keep (0: all)"},
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) requests may take to finish on SIGTERM"},
@@ -124,6 +130,9 @@ func (c *Docker) Validate() error {
 	}
 	if c.AuditFile == "" && !c.AuditStdout {
 		return bad("audit-file", "every request is audited: give --audit-file, --audit-stdout, or both")
+	}
+	if c.AuditMaxSize < 0 || c.AuditMaxFiles < 0 {
+		return bad("audit-max-size", "must not be negative")
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -5,41 +5,35 @@ package listen
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/user"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
 // TLSConfig is a server configuration that accepts only clients with a
-// certificate that the CA in caFile signed. It offers HTTP/1.1 alone: the
+// certificate that the CA in caFile signed (serve's internal/tlsconf, with
+// its certificate reloading, made strict). It offers HTTP/1.1 alone: the
 // Docker API's hijacked streams (attach, exec) do not exist over HTTP/2.
-func TLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+func TLSConfig(certFile, keyFile, caFile string, log *slog.Logger) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, errors.New("a client CA is required")
+	}
+	cfg, err := tlsconf.Server(tlsconf.Options{CertFile: certFile, KeyFile: keyFile, ClientCA: caFile, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate or key: %v", err)
+		return nil, err
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("client CA: %v", errors.Unwrap(err))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("client CA %s holds no PEM certificate", caFile)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
-	}, nil
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	cfg.NextProtos = []string{"http/1.1"}
+	return cfg, nil
 }
 
 // TLS listens on a TCP address with cfg.

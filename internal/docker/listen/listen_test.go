@@ -59,7 +59,7 @@ func TestTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.pem")
 	os.WriteFile(empty, nil, 0o644)
-	if _, err := TLSConfig(empty, empty, empty); err == nil {
+	if _, err := TLSConfig(empty, empty, empty, nil); err == nil {
 		t.Error("empty certificate accepted")
 	}
 }

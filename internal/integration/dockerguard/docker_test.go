@@ -2,6 +2,8 @@ package dockerguard
 
 import (
 	"bufio"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -267,6 +269,15 @@ func TestDockerCLI(t *testing.T) {
 		}
 		if !deny || !allow {
 			t.Errorf("audit lacks the ci client's create records (deny %v, allow %v)", deny, allow)
+		}
+		// The file is serve's hash-chained audit log: gatehouse audit verify
+		// accepts it, and it holds the same lines as standard output.
+		out, err := exec.Command(gatehouseBin, "audit", "verify", filepath.Join(e.tmp, "audit.log")).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "ok: ") {
+			t.Errorf("audit verify: %v\n%s", err, out)
+		}
+		if recs := e.g.audit(t); recs[len(recs)-1].Hash == "" || recs[0].Seq != 1 {
+			t.Errorf("stdout records are not chained: first %+v", recs[0])
 		}
 	})
 }

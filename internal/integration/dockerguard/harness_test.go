@@ -139,6 +139,7 @@ client_ca = "` + filepath.Join(server, "ca.pem") + `"
 socket_mode = "0660"
 socket_group = "4343"
 bind_allowlist = ["` + e.allow + `"]
+audit_file = "` + filepath.Join(tmp, "audit.log") + `"
 
 [profiles.dashboard]
 presets = ["read-only"]
