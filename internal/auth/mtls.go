@@ -23,6 +23,11 @@ func NewCertIdentities(entries []ClientCert) *CertIdentities {
 	return &CertIdentities{entries: entries}
 }
 
+// CertNames lists the names a verified client certificate proves, the
+// common name first, then its DNS, email and URI SANs (gatehouse docker maps
+// clients by them too).
+func CertNames(c *x509.Certificate) []string { return certNames(c) }
+
 // certNames lists the names a certificate proves, the common name first.
 func certNames(c *x509.Certificate) []string {
 	var names []string

@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,7 +46,7 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 func (g *Guard) identify(r *http.Request) (*auth.Identity, string, *rules.Profile) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 		cert := r.TLS.PeerCertificates[0]
-		names := certNames(cert)
+		names := auth.CertNames(cert)
 		for _, c := range g.clients {
 			for _, n := range names {
 				if c.Cert != "" && c.Cert == n {
@@ -79,16 +78,3 @@ func (g *Guard) identify(r *http.Request) (*auth.Identity, string, *rules.Profil
 	return &auth.Identity{Name: "unidentified", Method: "none"}, r.RemoteAddr, nil
 }
 
-// certNames lists the names a client certificate vouches for.
-func certNames(c *x509.Certificate) []string {
-	var names []string
-	if c.Subject.CommonName != "" {
-		names = append(names, c.Subject.CommonName)
-	}
-	names = append(names, c.DNSNames...)
-	names = append(names, c.EmailAddresses...)
-	for _, u := range c.URIs {
-		names = append(names, u.String())
-	}
-	return names
-}
