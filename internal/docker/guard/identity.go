@@ -77,4 +77,3 @@ func (g *Guard) identify(r *http.Request) (*auth.Identity, string, *rules.Profil
 	}
 	return &auth.Identity{Name: "unidentified", Method: "none"}, r.RemoteAddr, nil
 }
-
