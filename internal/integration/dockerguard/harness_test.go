@@ -131,14 +131,12 @@ func newEnv(t testing.TB) *env {
 	os.WriteFile(filepath.Join(e.certs[rogue], "ca.pem"), authority.pem, 0o644)
 
 	unixSock := filepath.Join(tmp, "gh.sock")
-	cfg := `listen = ["127.0.0.1:0", "unix://` + unixSock + `"]
-socket = "` + d.socket + `"
-tls_cert = "` + filepath.Join(server, "cert.pem") + `"
-tls_key = "` + filepath.Join(server, "key.pem") + `"
-client_ca = "` + filepath.Join(server, "ca.pem") + `"
-socket_mode = "0660"
-socket_group = "4343"
-bind_allowlist = ["` + e.allow + `"]
+	// Listeners, TLS and the socket as flags; profiles and clients live
+	// only in the file.
+	flags := []string{"--socket", d.socket, "--listen", "127.0.0.1:0,unix://" + unixSock,
+		"--tls-cert", filepath.Join(server, "cert.pem"), "--tls-key", filepath.Join(server, "key.pem"),
+		"--client-ca", filepath.Join(server, "ca.pem"), "--socket-mode", "0660", "--socket-group", "4343"}
+	cfg := `bind_allowlist = ["` + e.allow + `"]
 audit_file = "` + filepath.Join(tmp, "audit.log") + `"
 
 [profiles.dashboard]
@@ -170,7 +168,7 @@ profile = "read-only"
 `
 	cfgFile := filepath.Join(tmp, "docker.toml")
 	os.WriteFile(cfgFile, []byte(cfg), 0o644)
-	e.g = startGuard(t, "--config", cfgFile)
+	e.g = startGuard(t, append(flags, "--config", cfgFile)...)
 	e.g.caPEM = authority.pem
 	return e
 }
