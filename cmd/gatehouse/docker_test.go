@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/BurntSushi/toml"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
 )
@@ -75,5 +76,34 @@ func TestDockerDocumented(t *testing.T) {
 				t.Errorf("docs/docker.md does not list %q of preset %s", r, p)
 			}
 		}
+	}
+}
+
+// The example configuration in docs/docker.md is valid: its keys exist and
+// its rules name real endpoints.
+func TestDockerDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/docker.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```toml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no TOML example in docs/docker.md")
+	}
+	cfg := config.DefaultDocker()
+	md, err := toml.Decode(example, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		t.Fatalf("unknown keys in the example: %v", und)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := dockerClients(cfg)
+	if err != nil || len(clients) != 3 {
+		t.Fatalf("clients: %d, %v", len(clients), err)
 	}
 }
