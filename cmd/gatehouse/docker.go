@@ -133,6 +133,14 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn), // failed TLS handshakes among them
 	}
+	if len(clients) == 0 {
+		log.Warn("no [[clients]] configured: every request will be refused")
+	}
+	for i, c := range cfg.Clients {
+		if c.Profile == "full" || cfg.Profiles[c.Profile].Unrestricted {
+			log.Warn("a client may do almost anything: treat it as root on the Docker host", "client", i, "profile", c.Profile)
+		}
+	}
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		log.Info("gatehouse docker listening", "listen", listenName(ln), "socket", string(cfg.Socket), "clients", len(clients), "version", buildVersion())
