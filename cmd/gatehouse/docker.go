@@ -155,7 +155,9 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
+		// Streams (events, logs -f) outlived the timeout: end them.
+		log.Warn("shutdown: closing open streams", "err", err)
+		srv.Close()
 	}
 	log.Info("stopped")
 	return 0
