@@ -128,3 +128,59 @@ func TestNewNeedsAuditAndSocket(t *testing.T) {
 		t.Error("no socket accepted")
 	}
 }
+
+// An inspected body reaches the daemon byte for byte, chunked or not, and
+// the daemon sees the path gatehouse matched. dockerd does not show the
+// bytes it received, so a recording HTTP server on a unix socket stands in
+// for it here; the end-to-end tests run the real one.
+func TestBodyForwardedUnchanged(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		path string
+		body []byte
+	}
+	seen := make(chan got, 4)
+	daemon := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen <- got{r.URL.RawPath + "|" + r.URL.Path, b}
+		w.WriteHeader(http.StatusCreated)
+	})}
+	go daemon.Serve(ln)
+	t.Cleanup(func() { daemon.Close() })
+
+	uid := os.Getuid()
+	ci, _ := rules.Preset("ci")
+	g, err := New(Options{Socket: sock, Audit: &recorder{}, Clients: []Client{{UID: &uid, Profile: ci}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveUnix(t, g)
+	body := " {\"Image\" : \"bb\",\n\t\"Cmd\":[\"echo\",\"\\u00e9\"], \"HostConfig\":{ \"NetworkMode\":\"none\" } }\n"
+	for _, chunked := range []bool{false, true} {
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // unknown length: sent chunked
+		}
+		req, _ := http.NewRequest("POST", "http://docker/v1.41/%63ontainers/create?name=x", rd)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("chunked=%v: status %d", chunked, resp.StatusCode)
+		}
+		g := <-seen
+		if string(g.body) != body {
+			t.Errorf("chunked=%v: daemon got %q, want %q", chunked, g.body, body)
+		}
+		if g.path != "|/v1.41/containers/create" {
+			t.Errorf("daemon got path %q", g.path)
+		}
+	}
+}
