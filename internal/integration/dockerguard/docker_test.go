@@ -56,7 +56,7 @@ func TestDockerCLI(t *testing.T) {
 			t.Errorf("exec: %q", out)
 		}
 		// attach to a running container and see its output to the end.
-		acid := e.ok(t, ciClient, "run", "-d", "--network", "none", image, "sh", "-c", "sleep 2; echo attached-output")
+		acid := e.ok(t, ciClient, "run", "-d", "--network", "none", image, "sh", "-c", "sleep 3; echo attached-output")
 		defer e.direct(t, "rm", "-f", acid)
 		if r := e.cli(t, ciClient, "", "attach", acid); !strings.Contains(r.out, "attached-output") {
 			t.Errorf("attach:\n%s", r)
