@@ -27,6 +27,8 @@ type Request struct {
 	Module  string // unescaped module path
 	Version string // canonical version; empty for list and latest
 	Kind    Kind
+
+	name string // storage name, from the escaped request path
 }
 
 // String returns "module@version" or "module" for messages and logs.
@@ -107,9 +109,9 @@ func Parse(escapedPath string) (Request, error) {
 	if err := module.CheckPath(mod); err != nil {
 		return Request{}, bad("invalid module path: %v", trimModulePrefix(err))
 	}
-	if esc, _ := module.EscapePath(mod); esc != escMod {
-		return Request{}, bad("module path %q is not escaped canonically (want %q)", escMod, esc)
-	}
+	// UnescapePath refuses upper case and any '!' not before a lower-case
+	// letter, so escaping mod again gives back escMod exactly: the escape
+	// is canonical without a second check.
 	req.Module = mod
 
 	if req.Kind == KindList || req.Kind == KindLatest {
@@ -125,13 +127,15 @@ func Parse(escapedPath string) (Request, error) {
 	if c := module.CanonicalVersion(v); c != v {
 		return Request{}, bad("version %q is not canonical: ask for %q", v, c)
 	}
-	if esc, _ := module.EscapeVersion(v); esc != rest {
-		return Request{}, bad("version %q is not escaped canonically", rest)
-	}
-	if err := module.Check(mod, v); err != nil {
-		return Request{}, bad("%v", err)
+	// As for the path, UnescapeVersion's rules make the escape canonical.
+	// module.Check would check the path a third time; check only what it
+	// adds, that the version fits the path's major version suffix.
+	_, pathMajor, _ := module.SplitPathVersion(mod)
+	if err := module.CheckPathMajor(v, pathMajor); err != nil {
+		return Request{}, bad("%v", &module.ModuleError{Path: mod, Err: err})
 	}
 	req.Version = v
+	req.name = escMod + "/@v/" + rest + "." + string(req.Kind)
 	return req, nil
 }
 
@@ -146,20 +150,47 @@ func trimModulePrefix(err error) string {
 // StorageName returns the object name of an artifact in the module cache
 // download layout. It is only defined for info, mod and zip requests.
 func (r Request) StorageName() string {
+	if r.name != "" {
+		return r.name
+	}
 	return ArtifactName(r.Module, r.Version, r.Kind)
 }
 
 // ArtifactName returns "<escaped module>/@v/<escaped version>.<kind>".
 func ArtifactName(mod, version string, kind Kind) string {
-	em, err := module.EscapePath(mod)
-	if err != nil {
-		panic("goproxy: ArtifactName of unchecked path: " + err.Error())
+	em, ev := mod, version
+	// Most paths and versions have no upper case, and escaping is the
+	// identity on them; skip the checks that EscapePath repeats on every
+	// cache hit. storage.CheckName still vets every name.
+	if !plainLower(mod) {
+		var err error
+		if em, err = module.EscapePath(mod); err != nil {
+			panic("goproxy: ArtifactName of unchecked path: " + err.Error())
+		}
 	}
-	ev, err := module.EscapeVersion(version)
-	if err != nil {
-		panic("goproxy: ArtifactName of unchecked version: " + err.Error())
+	if !plainLower(version) {
+		var err error
+		if ev, err = module.EscapeVersion(version); err != nil {
+			panic("goproxy: ArtifactName of unchecked version: " + err.Error())
+		}
 	}
 	return em + "/@v/" + ev + "." + string(kind)
+}
+
+// plainLower reports whether s holds only characters that escaping leaves
+// alone and that are valid in any module path or version element.
+func plainLower(s string) bool {
+	if s == "" || s[0] == '-' || s[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '-', c == '/', c == '_', c == '~', c == '+':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ListName returns "<escaped module>/@v/list", the name of the stored list

@@ -27,8 +27,11 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.path)
-		if err != nil || got != tt.want {
+		if err != nil || got.Module != tt.want.Module || got.Version != tt.want.Version || got.Kind != tt.want.Kind {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.path, got, err, tt.want)
+		}
+		if err == nil && got.Version != "" && "/"+got.StorageName() != tt.path {
+			t.Errorf("Parse(%q).StorageName() = %q", tt.path, got.StorageName())
 		}
 	}
 }
@@ -108,5 +111,29 @@ func FuzzParse(f *testing.F) {
 		if !strings.HasPrefix(p, "/"+esc+"/@") {
 			t.Fatalf("Parse(%q) = %+v does not round-trip to %q", p, r, name)
 		}
+		// The storage name taken from the request path is the canonical one.
+		if r.Version != "" {
+			if want := ArtifactName(r.Module, r.Version, r.Kind); name != want || "/"+name != p {
+				t.Fatalf("Parse(%q): storage name %q, canonical %q", p, name, want)
+			}
+			if err := module.Check(r.Module, r.Version); err != nil {
+				t.Fatalf("Parse(%q) accepted %+v: %v", p, r, err)
+			}
+		}
 	})
+}
+
+// The fast path of ArtifactName agrees with module's escaping.
+func TestArtifactNameMatchesEscape(t *testing.T) {
+	for _, mv := range [][2]string{
+		{"golang.org/x/mod", "v0.1.0"}, {"github.com/BurntSushi/toml", "v1.6.0"},
+		{"example.com/m", "v1.0.0-RC1"}, {"example.com/m", "v2.0.0+incompatible"},
+		{"gopkg.in/yaml.v3", "v3.0.1"}, {"example.com/a_b~c", "v0.0.0-20200101000000-abcdefabcdef"},
+	} {
+		em, _ := module.EscapePath(mv[0])
+		ev, _ := module.EscapeVersion(mv[1])
+		if got, want := ArtifactName(mv[0], mv[1], KindZip), em+"/@v/"+ev+".zip"; got != want {
+			t.Errorf("ArtifactName(%q, %q) = %q, want %q", mv[0], mv[1], got, want)
+		}
+	}
 }

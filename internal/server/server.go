@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -137,24 +138,27 @@ func (s *Server) logged(next http.Handler) http.Handler {
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			e.Client = host
 		}
-		w.Header().Set("X-Request-Id", id)
+		w.Header()["X-Request-Id"] = []string{id}
 		rw := &recorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
 		e.Status, e.Bytes = rw.status, rw.bytes
-		attrs := []any{
-			"id", id, "method", r.Method, "path", r.URL.Path, "status", rw.status,
-			"bytes", rw.bytes, "duration", time.Since(e.Start).Round(time.Microsecond), "client", e.Client,
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			attrs := make([]slog.Attr, 0, 12)
+			attrs = append(attrs,
+				slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", rw.status), slog.Int64("bytes", rw.bytes),
+				slog.Duration("duration", time.Since(e.Start).Round(time.Microsecond)), slog.String("client", e.Client))
+			if e.Source != "" {
+				attrs = append(attrs, slog.String("cache", cacheWord(e.Source)))
+			}
+			if e.Identity != "" {
+				attrs = append(attrs, slog.String("identity", e.Identity))
+			}
+			if e.Decision != "" && e.Decision != "allow" {
+				attrs = append(attrs, slog.String("decision", e.Decision), slog.String("reason", e.Reason))
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}
-		if e.Source != "" {
-			attrs = append(attrs, "cache", cacheWord(e.Source))
-		}
-		if e.Identity != "" {
-			attrs = append(attrs, "identity", e.Identity)
-		}
-		if e.Decision != "" && e.Decision != "allow" {
-			attrs = append(attrs, "decision", e.Decision, "reason", e.Reason)
-		}
-		s.log.Info("request", attrs...)
 		if s.opts.OnDone != nil && e.Kind != "" {
 			s.opts.OnDone(e)
 		}
@@ -215,6 +219,15 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.wroteHeader = true
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the connection's sendfile path for zips: without it,
+// wrapping the writer would turn every zip hit into a userspace copy.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wroteHeader = true
+	n, err := io.Copy(r.ResponseWriter, src)
+	r.bytes += n
 	return n, err
 }
 
