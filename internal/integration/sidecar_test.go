@@ -1,0 +1,408 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
+)
+
+// authGate stands in for the authentication of gatehouse serve (issue 3,
+// not merged yet): it checks each request's Authorization header with
+// check and forwards what passes to gatehouse. It records every credential
+// it saw, so a test can tell what the sidecar sent.
+type authGate struct {
+	URL   string
+	check func(authz string) bool
+
+	mu       sync.Mutex
+	seen     []string
+	refused  int
+	slowZips time.Duration // hold each .zip body this long mid-stream
+}
+
+func newAuthGate(t *testing.T, backend string, tlsConfig *tls.Config, check func(string) bool) *authGate {
+	t.Helper()
+	g := &authGate{check: check}
+	target, _ := url.Parse(backend)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Header.Del("Authorization") },
+		ModifyResponse: func(resp *http.Response) error {
+			g.mu.Lock()
+			d := g.slowZips
+			g.mu.Unlock()
+			if d > 0 && strings.HasSuffix(resp.Request.URL.Path, ".zip") {
+				resp.Body = &slowBody{ReadCloser: resp.Body, pause: d}
+			}
+			return nil
+		},
+		FlushInterval: -1,
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authz := r.Header.Get("Authorization")
+		ok := g.check(authz)
+		g.mu.Lock()
+		g.seen = append(g.seen, authz)
+		if !ok {
+			g.refused++
+		}
+		g.mu.Unlock()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, "gatehouse: authentication required\n")
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	if tlsConfig != nil {
+		srv.TLS = tlsConfig
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	g.URL = srv.URL
+	return g
+}
+
+func (g *authGate) stats() (seen []string, refused int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.seen...), g.refused
+}
+
+// slowBody pauses once, after the first read, so a download outlives a
+// short-lived token.
+type slowBody struct {
+	io.ReadCloser
+	pause  time.Duration
+	paused bool
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if !b.paused && n > 0 {
+		b.paused = true
+		time.Sleep(b.pause)
+	}
+	return n, err
+}
+
+// startSidecar runs gatehouse sidecar on a free loopback port.
+func startSidecar(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(gatehouseBin, append([]string{"sidecar", "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			if m := listenRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "gatehouse sidecar serving") {
+				addr <- m[1]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("sidecar log:\n%s", p.Logs())
+		}
+	})
+	select {
+	case a := <-addr:
+		p.URL = "http://" + a
+	case <-p.done:
+		t.Fatalf("sidecar exited at start:\n%s", p.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sidecar did not start:\n%s", p.Logs())
+	}
+	return p
+}
+
+// assertNoSecret fails if any of the texts holds secret.
+func assertNoSecret(t *testing.T, secret string, texts map[string]string) {
+	t.Helper()
+	for name, s := range texts {
+		if strings.Contains(s, secret) {
+			t.Errorf("the token appears in %s", name)
+		}
+	}
+}
+
+// The real go command builds through sidecar → (authentication) →
+// gatehouse with a token from a file; the token never shows in GOPROXY,
+// go's output or the sidecar's log, and a token the local client sends
+// itself is dropped.
+func TestSidecarWithTokenFile(t *testing.T) {
+	up := testproxy.New(t)
+	gh := serveTestUpstream(t, up)
+	const token = "gh-tok-4f9d2c1e8b7a6d5c"
+	gate := newAuthGate(t, gh.URL, nil, func(a string) bool { return a == "Bearer "+token })
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	sc := startSidecar(t, nil, "--upstream", gate.URL, "--token-file", tokenFile)
+
+	if !strings.Contains(sc.Logs(), "token_source=file") || !strings.Contains(sc.Logs(), "upstream="+gate.URL) {
+		t.Errorf("start line lacks upstream or token source:\n%s", sc.Logs())
+	}
+	dir := project(t)
+	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
+	out1 := testutil.MustGo(t, dir, env, "mod", "tidy")
+	out2 := testutil.MustGo(t, dir, env, "build", "-o", os.DevNull, ".")
+	goenv := testutil.MustGo(t, dir, env, "env")
+	seen, refused := gate.stats()
+	if refused != 0 || len(seen) < 5 {
+		t.Errorf("gate saw %d requests, refused %d", len(seen), refused)
+	}
+	// The sumdb traffic went through the sidecar too.
+	if !strings.Contains(gh.Logs(), "path=/sumdb/"+testproxy.SumDBName+"/lookup/") {
+		t.Error("checksum database not reached through the sidecar")
+	}
+
+	// A local client's own Authorization is replaced, not forwarded.
+	resp, body := get(t, sc.URL+"/example.com/hello/@v/list", "Authorization", "Bearer local-attacker")
+	if resp.StatusCode != 200 || !strings.Contains(body, "v1.0.0") {
+		t.Errorf("with a client Authorization: %d %q", resp.StatusCode, body)
+	}
+	if seen, _ := gate.stats(); seen[len(seen)-1] != "Bearer "+token {
+		t.Errorf("gate saw %q", seen[len(seen)-1])
+	}
+	// Without the sidecar the same request is refused: the gate is real.
+	if resp, _ := get(t, gate.URL+"/example.com/hello/@v/list"); resp.StatusCode != 401 {
+		t.Errorf("direct without token: %d", resp.StatusCode)
+	}
+	resp, body = get(t, sc.URL+"/healthz")
+	if resp.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("healthz: %d %q", resp.StatusCode, body)
+	}
+	sc.stop(t)
+	assertNoSecret(t, token, map[string]string{"sidecar log": sc.Logs(), "go output": out1 + out2, "go env": goenv})
+}
+
+// When the token source fails, go shows the sidecar's one-line 502.
+func TestSidecarTokenSourceFailure(t *testing.T) {
+	up := testproxy.New(t)
+	gh := serveTestUpstream(t, up)
+	gate := newAuthGate(t, gh.URL, nil, func(string) bool { return true })
+	sc := startSidecar(t, nil, "--upstream", gate.URL, "--token-exec", testutil.RequireCommand(t, "false"))
+	dir := project(t)
+	out, err := testutil.Go(t, dir, testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB()), "mod", "download", "example.com/hello@v1.0.0")
+	if err == nil || !strings.Contains(out, "502 Bad Gateway") || !strings.Contains(out, "gatehouse sidecar: token source exec failed") {
+		t.Errorf("go output:\n%s", out)
+	}
+	if seen, _ := gate.stats(); len(seen) != 0 {
+		t.Errorf("%d requests forwarded without a token", len(seen))
+	}
+}
+
+// mutual TLS: the sidecar presents a client certificate to an upstream
+// that requires one, trusting its private CA through --ca-file.
+func TestSidecarMutualTLS(t *testing.T) {
+	up := testproxy.New(t)
+	gh := serveTestUpstream(t, up)
+	ca := testutil.NewCertAuthority(t)
+	var mu sync.Mutex
+	var subjects []string
+	// Record the client certificate the upstream verified.
+	gateTLS := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		subjects = append(subjects, r.TLS.PeerCertificates[0].Subject.CommonName)
+		mu.Unlock()
+		target, _ := url.Parse(gh.URL)
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	gateTLS.TLS = ca.ServerTLS(t, tls.RequireAndVerifyClientCert)
+	gateTLS.StartTLS()
+	defer gateTLS.Close()
+
+	cert, key := ca.ClientCert(t, "ci-runner")
+	sc := startSidecar(t, nil, "--upstream", gateTLS.URL, "--ca-file", ca.CAFile, "--client-cert", cert, "--client-key", key)
+	if !strings.Contains(sc.Logs(), "token_source=none") || !strings.Contains(sc.Logs(), "mtls=true") {
+		t.Errorf("start line:\n%s", sc.Logs())
+	}
+	dir := project(t)
+	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
+	testutil.MustGo(t, dir, env, "mod", "tidy")
+	testutil.MustGo(t, dir, env, "build", "-o", os.DevNull, ".")
+	mu.Lock()
+	n := len(subjects)
+	ok := n > 0 && subjects[0] == "ci-runner"
+	mu.Unlock()
+	if !ok {
+		t.Errorf("upstream saw client certificates %v", subjects)
+	}
+
+	// Without the certificate the upstream refuses the connection, and go
+	// shows the sidecar's 502.
+	sc2 := startSidecar(t, []string{"TOK=x"}, "--upstream", gateTLS.URL, "--ca-file", ca.CAFile, "--token-env", "TOK")
+	out, err := testutil.Go(t, dir, testutil.GoEnv(t, "GOPROXY="+sc2.URL, "GOSUMDB="+up.GOSUMDB()), "mod", "download", "example.com/greet@v1.0.0")
+	if err == nil || !strings.Contains(out, "502 Bad Gateway") || !strings.Contains(out, "cannot reach the upstream") {
+		t.Errorf("without a client certificate:\n%s", out)
+	}
+}
+
+// oidcGate verifies ID tokens as gatehouse's OIDC authenticator does
+// (issuer discovery, JWKS, audience, expiry) with go-oidc.
+func oidcGate(t *testing.T, backend, issuer, audience string) *authGate {
+	t.Helper()
+	provider, err := oidc.NewProvider(context.Background(), issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := provider.Verifier(&oidc.Config{ClientID: audience})
+	return newAuthGate(t, backend, nil, func(a string) bool {
+		raw, ok := strings.CutPrefix(a, "Bearer ")
+		if !ok {
+			return false
+		}
+		_, err := verifier.Verify(context.Background(), raw)
+		return err == nil
+	})
+}
+
+// The Cloud Run flow: a Google service-account key whose token_uri is a
+// local token endpoint; the sidecar mints ID tokens with Google's library
+// and the gate accepts them as gatehouse's OIDC authenticator would.
+func TestSidecarGoogleServiceAccount(t *testing.T) {
+	up := testproxy.New(t)
+	gh := serveTestUpstream(t, up)
+	iss := testutil.NewTokenIssuer(t, time.Hour)
+	const aud = "https://gatehouse.corp.test"
+	gate := oidcGate(t, gh.URL, iss.URL, aud)
+	key := iss.ServiceAccountKey(t, "builder@gatehouse-test.iam.gserviceaccount.com")
+	sc := startSidecar(t, nil, "--upstream", gate.URL, "--google-key", key, "--audience", aud)
+	dir := project(t)
+	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
+	testutil.MustGo(t, dir, env, "mod", "tidy")
+	testutil.MustGo(t, dir, env, "build", "-o", os.DevNull, ".")
+	seen, refused := gate.stats()
+	if refused != 0 || len(seen) == 0 {
+		t.Fatalf("gate refused %d of %d", refused, len(seen))
+	}
+	if iss.Minted() != 1 {
+		t.Errorf("minted %d ID tokens for an hour-long lifetime, want 1 (cached)", iss.Minted())
+	}
+	sc.stop(t)
+	assertNoSecret(t, strings.TrimPrefix(seen[0], "Bearer "), map[string]string{"sidecar log": sc.Logs()})
+
+	// The wrong audience is refused by the verifier, and go says so.
+	sc2 := startSidecar(t, nil, "--upstream", gate.URL, "--google-key", key, "--audience", "https://other.test")
+	out, err := testutil.Go(t, dir, testutil.GoEnv(t, "GOPROXY="+sc2.URL, "GOSUMDB="+up.GOSUMDB()), "mod", "download", "example.com/greet@v1.0.0")
+	if err == nil || !strings.Contains(out, "authentication required") {
+		t.Errorf("wrong audience:\n%s", out)
+	}
+}
+
+// Tokens that expire during a long download: the download already under
+// way finishes, and later requests carry a fresh token that the verifier
+// accepts. The GCP metadata server source is used (Google's client,
+// pointed at the local issuer with GCE_METADATA_HOST).
+func TestSidecarTokenRefreshDuringLongDownload(t *testing.T) {
+	up := testproxy.New(t)
+	gh := serveTestUpstream(t, up)
+	iss := testutil.NewTokenIssuer(t, 3*time.Second)
+	const aud = "https://gatehouse.corp.test"
+	gate := oidcGate(t, gh.URL, iss.URL, aud)
+	sc := startSidecar(t, []string{"GCE_METADATA_HOST=" + iss.MetadataHost()}, "--upstream", gate.URL, "--gcp-metadata", "--audience", aud)
+	gate.mu.Lock()
+	gate.slowZips = 4 * time.Second // longer than a token lives
+	gate.mu.Unlock()
+	dir := project(t)
+	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
+	start := time.Now()
+	testutil.MustGo(t, dir, env, "mod", "download", "example.com/greet@v1.0.0")
+	if d := time.Since(start); d < 4*time.Second {
+		t.Fatalf("the download took %v: the slow zip did not happen", d)
+	}
+	gate.mu.Lock()
+	gate.slowZips = 0
+	gate.mu.Unlock()
+	testutil.MustGo(t, dir, env, "mod", "download", "example.com/hello@v1.0.0")
+	seen, refused := gate.stats()
+	distinct := map[string]bool{}
+	for _, s := range seen {
+		distinct[s] = true
+	}
+	if refused != 0 || len(distinct) < 2 || iss.Minted() < 2 {
+		t.Errorf("refused %d, %d distinct tokens over %d requests, %d minted", refused, len(distinct), len(seen), iss.Minted())
+	}
+}
+
+// GOAUTH command mode: the real go command runs gatehouse goauth and sends
+// its header to an https proxy that requires it; no sidecar, no netrc.
+func TestGOAUTHCommandMode(t *testing.T) {
+	up := testproxy.New(t)
+	gh := serveTestUpstream(t, up)
+	ca := testutil.NewCertAuthority(t)
+	const token = "goauth-tok-77e1c2d9"
+	gate := newAuthGate(t, gh.URL, ca.ServerTLS(t, tls.NoClientCert), func(a string) bool { return a == "Bearer "+token })
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte(token), 0o600)
+	conf := filepath.Join(dir, "client.toml")
+	os.WriteFile(conf, []byte("upstream = \""+gate.URL+"\"\ntoken_file = \""+tokenFile+"\"\n"), 0o600)
+
+	proj := project(t)
+	base := []string{"GOPROXY=" + gate.URL, "GOSUMDB=" + up.GOSUMDB(), "SSL_CERT_FILE=" + ca.CAFile}
+	env := testutil.GoEnv(t, append(base, "GOAUTH="+gatehouseBin+" goauth --config "+conf)...)
+	out1 := testutil.MustGo(t, proj, env, "mod", "tidy")
+	out2 := testutil.MustGo(t, proj, env, "build", "-o", os.DevNull, ".")
+	goenv := testutil.MustGo(t, proj, env, "env")
+	if seen, refused := gate.stats(); refused != 0 || len(seen) < 5 {
+		t.Errorf("gate saw %d requests, refused %d", len(seen), refused)
+	}
+	assertNoSecret(t, token, map[string]string{"go output": out1 + out2, "go env": goenv})
+
+	// A token rotated behind go's back: go's first call gets a stale token,
+	// the proxy answers 401, and go calls goauth again with the URL and the
+	// response on stdin, and retries with the fresh token.
+	sh := testutil.RequireCommand(t, "sh")
+	script := filepath.Join(dir, "rotating-token")
+	os.WriteFile(script, []byte("#!"+sh+"\nif [ -e "+dir+"/used ]; then echo "+token+"; else touch "+dir+"/used; echo stale-token; fi\n"), 0o755)
+	conf2 := filepath.Join(dir, "rotating.toml")
+	os.WriteFile(conf2, []byte("upstream = \""+gate.URL+"\"\ntoken_exec = \""+script+"\"\n"), 0o600)
+	_, refusedBefore := gate.stats()
+	env = testutil.GoEnv(t, append(base, "GOAUTH="+gatehouseBin+" goauth --config "+conf2)...)
+	testutil.MustGo(t, proj, env, "mod", "download", "example.com/greet@v1.0.0")
+	if _, refused := gate.stats(); refused != refusedBefore+1 {
+		t.Errorf("stale token refused %d times, want once", refused-refusedBefore)
+	}
+
+	// Without GOAUTH the proxy refuses, and go shows its message.
+	out, err := testutil.Go(t, proj, testutil.GoEnv(t, append(base, "GOAUTH=off")...), "mod", "download", "example.com/greet@v1.0.0")
+	if err == nil || !strings.Contains(out, "401 Unauthorized") || !strings.Contains(out, "authentication required") {
+		t.Errorf("without GOAUTH:\n%s", out)
+	}
+}
