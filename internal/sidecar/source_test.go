@@ -231,8 +231,8 @@ func TestGoogleKeySourceMintsIDTokens(t *testing.T) {
 	// library would fetch, so it is refused.
 	ext := filepath.Join(t.TempDir(), "ext.json")
 	os.WriteFile(ext, []byte(`{"type":"external_account","audience":"x","subject_token_type":"y","token_url":"http://127.0.0.1:1/","credential_source":{"file":"/etc/passwd"}}`), 0o600)
-	if _, err := NewSource(Options{GoogleKey: ext, Audience: "x"}); err == nil {
-		t.Error("external_account credentials accepted")
+	if _, err := NewSource(Options{GoogleKey: ext, Audience: "x"}); err == nil || !strings.Contains(err.Error(), "only service_account") {
+		t.Errorf("external_account credentials: %v", err)
 	}
 }
 
