@@ -208,6 +208,9 @@ func TestSidecarWithTokenFile(t *testing.T) {
 		t.Errorf("healthz: %d %q", resp.StatusCode, body)
 	}
 	sc.stop(t)
+	if !strings.Contains(sc.Logs(), "msg=forwarded") {
+		t.Error("the debug log has no request lines to search")
+	}
 	assertNoSecret(t, token, map[string]string{"sidecar log": sc.Logs(), "go output": out1 + out2, "go env": goenv})
 }
 

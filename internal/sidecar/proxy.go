@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ProxyOptions configure the injecting reverse proxy.
@@ -85,8 +86,34 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 	}
-	p.rp.ServeHTTP(w, r)
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	p.rp.ServeHTTP(sw, r)
+	p.o.Logger.Debug("forwarded", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
 }
+
+// statusWriter remembers the status for the debug log; Unwrap lets the
+// reverse proxy flush through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // AuthHeader is the Authorization value carrying tok: a bearer token, or
 // the password of HTTP Basic auth for user when user is set.
