@@ -23,10 +23,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
 
-// authGate stands in for the authentication of gatehouse serve (issue 3,
-// not merged yet): it checks each request's Authorization header with
-// check and forwards what passes to gatehouse. It records every credential
-// it saw, so a test can tell what the sidecar sent.
+// authGate stands in for the authentication of gatehouse serve where a
+// test needs to see exactly what the sidecar sent: it checks each
+// request's Authorization header with check, records it, and forwards what
+// passes to backend. With check nil it is a plain relay that keeps the
+// header (for a real gatehouse behind it) and can slow zips down.
 type authGate struct {
 	URL   string
 	check func(authz string) bool
@@ -42,7 +43,12 @@ func newAuthGate(t *testing.T, backend string, tlsConfig *tls.Config, check func
 	g := &authGate{check: check}
 	target, _ := url.Parse(backend)
 	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Header.Del("Authorization") },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			if check != nil {
+				pr.Out.Header.Del("Authorization")
+			}
+		},
 		ModifyResponse: func(resp *http.Response) error {
 			g.mu.Lock()
 			d := g.slowZips
@@ -56,7 +62,7 @@ func newAuthGate(t *testing.T, backend string, tlsConfig *tls.Config, check func
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
-		ok := g.check(authz)
+		ok := g.check == nil || g.check(authz)
 		g.mu.Lock()
 		g.seen = append(g.seen, authz)
 		if !ok {
