@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -40,7 +41,16 @@ type authGate struct {
 
 func newAuthGate(t *testing.T, backend string, tlsConfig *tls.Config, check func(string) bool) *authGate {
 	t.Helper()
+	return newAuthGateTo(t, backend, nil, tlsConfig, check)
+}
+
+// newAuthGateTo is newAuthGate in front of an https backend whose
+// certificate roots are given.
+func newAuthGateTo(t *testing.T, backend string, roots *x509.CertPool, tlsConfig *tls.Config, check func(string) bool) *authGate {
+	t.Helper()
 	g := &authGate{check: check}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
 	target, _ := url.Parse(backend)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -59,6 +69,7 @@ func newAuthGate(t *testing.T, backend string, tlsConfig *tls.Config, check func
 			return nil
 		},
 		FlushInterval: -1,
+		Transport:     tr,
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
