@@ -88,7 +88,7 @@ func runSidecar(ctx context.Context, env *cmdEnv, args []string) int {
 	log.Info("gatehouse sidecar serving", "listen", ln.Addr().String(), "upstream", upstream.String(),
 		"token_source", kind, "mtls", cfg.ClientCert != "", "version", buildVersion())
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
