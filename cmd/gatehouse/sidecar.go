@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -84,6 +85,11 @@ func runSidecar(ctx context.Context, env *cmdEnv, args []string) int {
 	kind := "none"
 	if src != nil {
 		kind = src.Kind()
+	}
+	for _, f := range []string{string(cfg.TokenFile), string(cfg.GoogleKey), string(cfg.ClientKey)} {
+		if fi, err := os.Stat(f); f != "" && err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("secret file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
+		}
 	}
 	log.Info("gatehouse sidecar serving", "listen", ln.Addr().String(), "upstream", upstream.String(),
 		"token_source", kind, "mtls", cfg.ClientCert != "", "version", buildVersion())

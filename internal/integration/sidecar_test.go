@@ -191,7 +191,7 @@ func TestSidecarWithTokenFile(t *testing.T) {
 	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
 	sc := startSidecar(t, nil, "--upstream", gate.URL, "--token-file", tokenFile)
 
-	if !strings.Contains(sc.Logs(), "token_source=file") || !strings.Contains(sc.Logs(), "upstream="+gate.URL) {
+	if !strings.Contains(sc.Logs(), "token_source=file") || !strings.Contains(sc.Logs(), "upstream="+gate.URL) || strings.Contains(sc.Logs(), "readable by other users") {
 		t.Errorf("start line lacks upstream or token source:\n%s", sc.Logs())
 	}
 	dir := project(t)
@@ -244,6 +244,16 @@ func TestSidecarTokenSourceFailure(t *testing.T) {
 	}
 	if seen, _ := gate.stats(); len(seen) != 0 {
 		t.Errorf("%d requests forwarded without a token", len(seen))
+	}
+}
+
+// A token file others can read is named in a warning at start.
+func TestSidecarWarnsAboutReadableTokenFile(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("tok"), 0o644)
+	sc := startSidecar(t, nil, "--upstream", "http://127.0.0.1:1", "--token-file", tokenFile)
+	if !strings.Contains(sc.Logs(), "secret file is readable by other users") {
+		t.Errorf("no warning:\n%s", sc.Logs())
 	}
 }
 
