@@ -29,6 +29,9 @@ type Source interface {
 // unknown).
 type fetchFunc func(ctx context.Context) (token string, expiry time.Time, err error)
 
+// retryAfterFailure spaces out refresh attempts while the old token lasts.
+const retryAfterFailure = 5 * time.Second
+
 // cached is a Source that reuses a fetched token until it is due for
 // refresh: a quarter of its lifetime (at most five minutes) before it
 // expires, so a request never leaves with a token about to lapse.
@@ -58,8 +61,13 @@ func (c *cached) Token(ctx context.Context) (string, error) {
 		err = checkToken(tok)
 	}
 	if err != nil {
-		// A token that is due for refresh but not yet expired still works.
+		// A token that is due for refresh but not yet expired still works;
+		// try again in a few seconds rather than on every request.
 		if c.token != "" && now.Before(c.expiry) {
+			c.refreshAt = now.Add(retryAfterFailure)
+			if c.expiry.Before(c.refreshAt) {
+				c.refreshAt = c.expiry
+			}
 			return c.token, nil
 		}
 		return "", err

@@ -44,6 +44,16 @@ func TestCachedRefreshesBeforeExpiry(t *testing.T) {
 	if tok, err := get(); tok != "tok2" || err != nil {
 		t.Fatalf("valid token not kept during a failed refresh: %q %v", tok, err)
 	}
+	before := fetches
+	get()
+	if fetches != before {
+		t.Fatal("a failed refresh is retried on every request")
+	}
+	now = now.Add(6 * time.Second)
+	get()
+	if fetches != before+1 {
+		t.Fatal("a failed refresh is not retried after a few seconds")
+	}
 	now = now.Add(4 * time.Minute) // tok2 expired
 	if _, err := get(); err == nil || !strings.Contains(err.Error(), "endpoint down") {
 		t.Fatalf("expired token served: %v", err)
