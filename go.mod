@@ -12,6 +12,7 @@ require (
 	golang.org/x/net v0.62.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
 )
 
 require (
@@ -20,3 +21,5 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/api v0.311.0 // indirect
 )
+
+require github.com/pandatix/go-cvss v0.6.4

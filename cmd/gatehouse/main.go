@@ -31,6 +31,9 @@ type cmdEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ returns the whole environment, for commands that pass it on
+	// (doctor audits it); nil means os.Environ.
+	environ func() []string
 }
 
 var commands = map[string]*command{}

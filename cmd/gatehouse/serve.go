@@ -50,7 +50,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 
-	srv, err := buildServer(cfg, log)
+	srv, err := buildServer(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -71,7 +71,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 }
 
 // buildServer wires storage, upstream, verification and cache into a server.
-func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
+func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
@@ -95,11 +95,15 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Lives as long as the process: the log is synced on every append, and
+	// work files are removed at the next start.
+	priv, err := setupPrivate(cfg, stateDir, checker, log)
+	if err != nil {
+		return nil, err
+	}
 	cache, err := modcache.New(modcache.Options{
-		Store: store,
-		Route: func(string) modcache.Route {
-			return modcache.Route{Name: "public", Source: chain, Checker: checker}
-		},
+		Store:      store,
+		Route:      priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
 		TempDir:    filepath.Join(stateDir, "tmp"),
 		MaxFetches: int(cfg.MaxFetches),
 		Timeout:    time.Duration(cfg.UpstreamTimeout),
@@ -107,15 +111,26 @@ func buildServer(cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
 		Logger:     log,
 	})
 	if err != nil {
+		priv.Close()
 		return nil, err
 	}
 	var sumdbs sumdb.Registry
-	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log})
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
+	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
+	var gates []server.Gate
+	if cfg.Policy != "" {
+		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
+		if err != nil {
+			return nil, err
+		}
+		gates = append(gates, enf)
+	}
 	return server.New(server.Options{
 		Cache:  cache,
 		SumDB:  &sumdbs,
 		Logger: log,
+		Gates:  gates,
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {

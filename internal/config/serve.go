@@ -29,6 +29,10 @@ type Serve struct {
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	Policy          String   `toml:"policy"`
+	PolicyPoll      Duration `toml:"policy_poll"`
+
+	Private // private modules and the own checksum log: private.go
 }
 
 // MaxZipSizeLimit is the largest module zip the go command accepts (500 MiB).
@@ -47,12 +51,14 @@ func DefaultServe() *Serve {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(30 * time.Second),
+		PolicyPoll:      Duration(5 * time.Second),
+		Private:         DefaultPrivate(),
 	}
 }
 
 // Keys lists the scalar settings of serve.
 func (c *Serve) Keys() []Key {
-	return []Key{
+	return append([]Key{
 		{Name: "listen", Value: &c.Listen, Usage: "`address` to listen on"},
 		{Name: "data", Value: &c.Data, Usage: "`directory` of the module store (GOPROXY=file:// layout)"},
 		{Name: "upstream", Value: &c.Upstream, Usage: "upstream proxies in GOPROXY `syntax`: ',' falls through on 404/410, '|' on any error"},
@@ -65,7 +71,9 @@ func (c *Serve) Keys() []Key {
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
-	}
+		{Name: "policy", Value: &c.Policy, Usage: "supply-chain policy `file` (TOML, see docs/policy.md); reloaded on SIGHUP and when it changes"},
+		{Name: "policy-poll", Value: &c.PolicyPoll, Usage: "how often (`duration`) to check the policy file for changes; 0: only on SIGHUP"},
+	}, c.privateKeys()...)
 }
 
 // Validate checks every setting and returns the first problem as an *Error.
@@ -114,7 +122,7 @@ func (c *Serve) Validate() error {
 	default:
 		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
-	return nil
+	return c.validatePrivate()
 }
 
 // CheckProxyList checks GOPROXY syntax: URLs separated by ',' or '|'.

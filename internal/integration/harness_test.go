@@ -58,11 +58,17 @@ var listenRE = regexp.MustCompile(`listen=(\S+)`)
 // startServe runs gatehouse serve on a free loopback port with args added.
 func startServe(t *testing.T, data string, args ...string) *proc {
 	t.Helper()
+	return startServeEnv(t, data, nil, args...)
+}
+
+// startServeEnv is startServe with env added to gatehouse's environment.
+func startServeEnv(t *testing.T, data string, env []string, args ...string) *proc {
+	t.Helper()
 	if data == "" {
 		data = t.TempDir()
 	}
 	cmd := exec.Command(gatehouseBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +114,20 @@ func (p *proc) Logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logs.String()
+}
+
+// LogsContain waits up to 5s for s to appear in the logs: the server
+// writes its log line before it answers, but the pipe reader may not have
+// caught up by the time the client has its answer.
+func (p *proc) LogsContain(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(p.Logs(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.

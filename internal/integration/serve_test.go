@@ -48,7 +48,7 @@ func TestGoCommandThroughGatehouse(t *testing.T) {
 		}
 	}
 	t.Logf("second client: %d upstream requests (checksum database only)", up.TotalCount()-before)
-	if !strings.Contains(p.Logs(), "cache=hit") || !strings.Contains(p.Logs(), "cache=miss") {
+	if !p.LogsContain("cache=hit") || !p.LogsContain("cache=miss") {
 		t.Errorf("access log lacks cache hit/miss:\n%s", p.Logs())
 	}
 
@@ -100,7 +100,7 @@ func TestTamperedUpstreamRefused(t *testing.T) {
 			if _, err := os.Stat(stored); err == nil {
 				t.Errorf("tampered %s was stored at %s", kind, stored)
 			}
-			if !strings.Contains(p.Logs(), "SECURITY") {
+			if !p.LogsContain("SECURITY") {
 				t.Errorf("no security event in gatehouse's log")
 			}
 		})

@@ -247,6 +247,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req goproxy.Reques
 		ue *modcache.UpstreamError
 		te *modcache.StorageError
 		st *upstream.StatusError
+		// A source that refuses on principle (a private module's host is
+		// not on the direct-fetch list) says so with its own status.
+		rf interface {
+			error
+			HTTPStatus() int
+		}
 	)
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -263,6 +269,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req goproxy.Reques
 		e.Reason = "checksum database unavailable"
 		s.log.Warn("cannot verify download", "module", req.Module, "version", req.Version, "err", ve)
 		writeError(w, http.StatusBadGateway, fmt.Sprintf("%s: cannot verify it against checksum database %s, so it is not served; try again later", req, ve.Authority))
+	case errors.As(err, &rf):
+		e.Decision, e.Reason = "deny", firstLine(rf.Error())
+		s.log.Warn("refused", "module", req.Module, "version", req.Version, "err", rf)
+		writeError(w, rf.HTTPStatus(), req.String()+": "+rf.Error())
 	case errors.Is(err, upstream.ErrNotFound):
 		e.Decision, e.Reason = "allow", "not found"
 		msg := "not found: " + req.String()

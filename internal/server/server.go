@@ -156,6 +156,9 @@ func (s *Server) logged(next http.Handler) http.Handler {
 			}
 			if e.Decision != "" && e.Decision != "allow" {
 				attrs = append(attrs, slog.String("decision", e.Decision), slog.String("reason", e.Reason))
+				if e.Rule != "" {
+					attrs = append(attrs, slog.String("rule", e.Rule))
+				}
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -320,7 +321,8 @@ func (s *Server) latest(mod string) *Version {
 func (s *Server) goSum(modPath, vers string) ([]byte, error) {
 	v := s.Artifacts(modPath, vers)
 	if v == nil {
-		return nil, fmt.Errorf("%s@%s: not found", modPath, vers)
+		// A *PathError, so that sumdb.Server answers 404 as sum.golang.org does.
+		return nil, &fs.PathError{Op: "lookup", Path: modPath + "@" + vers, Err: fs.ErrNotExist}
 	}
 	zh, err := HashZip(v.Zip)
 	if err != nil {

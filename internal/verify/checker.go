@@ -24,11 +24,16 @@ type MismatchError struct {
 	Got           string // hash of the downloaded bytes
 	Want          string // hash vouched for
 	Authority     string // who vouched: "sum.golang.org", "gatehouse ledger"
+	Hint          string // replaces the last line of the message, if set
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("SECURITY ERROR: checksum mismatch for %s@%s\n\tdownloaded: %s\n\t%s: %s\nThis download may have been tampered with; nothing was stored.",
-		e.Path, e.Version, e.Got, e.Authority, e.Want)
+	hint := e.Hint
+	if hint == "" {
+		hint = "This download may have been tampered with; nothing was stored."
+	}
+	return fmt.Sprintf("SECURITY ERROR: checksum mismatch for %s@%s\n\tdownloaded: %s\n\t%s: %s\n%s",
+		e.Path, e.Version, e.Got, e.Authority, e.Want, hint)
 }
 
 // Chain is a Checker that asks each Checker in turn; all must agree.
