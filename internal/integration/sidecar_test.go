@@ -204,7 +204,7 @@ func TestSidecarWithTokenFile(t *testing.T) {
 		t.Errorf("gate saw %d requests, refused %d", len(seen), refused)
 	}
 	// The sumdb traffic went through the sidecar too.
-	if !strings.Contains(gh.Logs(), "path=/sumdb/"+testproxy.SumDBName+"/lookup/") {
+	if !gh.LogsContain("path=/sumdb/" + testproxy.SumDBName + "/lookup/") {
 		t.Error("checksum database not reached through the sidecar")
 	}
 
@@ -224,10 +224,10 @@ func TestSidecarWithTokenFile(t *testing.T) {
 	if resp.StatusCode != 200 || body != "ok\n" {
 		t.Errorf("healthz: %d %q", resp.StatusCode, body)
 	}
-	sc.stop(t)
-	if !strings.Contains(sc.Logs(), "msg=forwarded") {
+	if !sc.LogsContain("msg=forwarded") {
 		t.Error("the debug log has no request lines to search")
 	}
+	sc.stop(t)
 	assertNoSecret(t, token, map[string]string{"sidecar log": sc.Logs(), "go output": out1 + out2, "go env": goenv})
 }
 
