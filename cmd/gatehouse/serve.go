@@ -29,28 +29,23 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) int {
-	cfg := config.DefaultServe()
-	fs := newFlagSet(env, "serve", "serve [flags]\n\nRuns the GOPROXY server. Every flag is also an environment variable\nand a key of the TOML file given with --config (see docs/configuration.md).")
-	keys := cfg.Keys()
-	configFile := config.Bind(fs, keys)
-	if code := parseFlags(env, fs, args); code >= 0 {
+	cfg, code := loadServeConfig(env, "serve", "serve [flags]\n\nRuns the GOPROXY server. Every flag is also an environment variable\nand a key of the TOML file given with --config (see docs/configuration.md).", args, true)
+	if code >= 0 {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.stderr, "gatehouse serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
-		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := checkExposure(cfg); err != nil {
 		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
 		return 2
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 
-	srv, err := buildServer(ctx, cfg, log)
+	acc, err := buildAccess(ctx, cfg, log, env.stdout)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer acc.Close(log)
+	srv, err := buildServer(ctx, cfg, log, acc)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -60,9 +55,10 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		log.Error("cannot listen", "err", err)
 		return 1
 	}
+	ln = acc.Listener(ln)
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
-		"upstream", string(cfg.Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion())
-	if err := srv.Serve(ctx, ln, nil, time.Duration(cfg.ShutdownTimeout)); err != nil {
+		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil)
+	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
 	}
@@ -70,8 +66,12 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	return 0
 }
 
-// buildServer wires storage, upstream, verification and cache into a server.
-func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*server.Server, error) {
+// buildServer wires storage, upstream, verification and cache into a server;
+// acc may be nil: no access control (tests).
+func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server.Server, error) {
+	if acc == nil {
+		acc = &accessParts{}
+	}
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
@@ -118,7 +118,9 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*ser
 	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
 	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
-	var gates []server.Gate
+	// Access rules first: a policy refusal must not reveal a module the
+	// caller may not see.
+	gates := append([]server.Gate(nil), acc.Gates...)
 	if cfg.Policy != "" {
 		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
 		if err != nil {
@@ -127,10 +129,12 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*ser
 		gates = append(gates, enf)
 	}
 	return server.New(server.Options{
-		Cache:  cache,
-		SumDB:  &sumdbs,
-		Logger: log,
-		Gates:  gates,
+		Cache:      cache,
+		SumDB:      &sumdbs,
+		Logger:     log,
+		Middleware: acc.Middleware,
+		Gates:      gates,
+		OnDone:     acc.OnDone,
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {

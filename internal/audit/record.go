@@ -20,6 +20,7 @@ type Record struct {
 	Module  string `json:"module,omitempty"`
 	Version string `json:"version,omitempty"`
 	Kind    string `json:"kind,omitempty"`
+	Path    string `json:"path,omitempty"`   // when there is no module: /sumdb/... requests
 	Source  string `json:"source,omitempty"` // cache, upstream
 	H1      string `json:"h1,omitempty"`
 

@@ -187,6 +187,9 @@ func (d *Duration) Set(v string) error {
 }
 func (d *Duration) UnmarshalText(b []byte) error { return d.Set(string(b)) }
 
+// MarshalText writes the duration as the file would have it ("30s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
 // Int is an integer setting.
 type Int int64
 

@@ -33,6 +33,7 @@ type Serve struct {
 	PolicyPoll      Duration `toml:"policy_poll"`
 
 	Private // private modules and the own checksum log: private.go
+	Access  // TLS, authentication, authorization, audit: access.go
 }
 
 // MaxZipSizeLimit is the largest module zip the go command accepts (500 MiB).
@@ -53,6 +54,7 @@ func DefaultServe() *Serve {
 		ShutdownTimeout: Duration(30 * time.Second),
 		PolicyPoll:      Duration(5 * time.Second),
 		Private:         DefaultPrivate(),
+		Access:          defaultAccess(),
 	}
 }
 
@@ -73,7 +75,7 @@ func (c *Serve) Keys() []Key {
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
 		{Name: "policy", Value: &c.Policy, Usage: "supply-chain policy `file` (TOML, see docs/policy.md); reloaded on SIGHUP and when it changes"},
 		{Name: "policy-poll", Value: &c.PolicyPoll, Usage: "how often (`duration`) to check the policy file for changes; 0: only on SIGHUP"},
-	}, c.privateKeys()...)
+	}, append(c.privateKeys(), c.Access.keys()...)...)
 }
 
 // Validate checks every setting and returns the first problem as an *Error.
@@ -122,7 +124,10 @@ func (c *Serve) Validate() error {
 	default:
 		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
-	return c.validatePrivate()
+	if err := c.validatePrivate(); err != nil {
+		return err
+	}
+	return c.Access.validate()
 }
 
 // CheckProxyList checks GOPROXY syntax: URLs separated by ',' or '|'.

@@ -18,6 +18,7 @@ type Entry struct {
 
 	Identity   string // "" until authentication; "anonymous" if none
 	AuthMethod string
+	Groups     []string
 
 	Module, Version, Kind string
 

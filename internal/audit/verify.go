@@ -1,0 +1,171 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// A VerifyError is the first place where a log fails verification.
+type VerifyError struct {
+	File string
+	Line int // 1-based; 0 when the problem is the file as a whole
+	Msg  string
+}
+
+func (e *VerifyError) Error() string {
+	if e.Line == 0 {
+		return e.File + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// Summary is what a successful Verify saw.
+type Summary struct {
+	Files     int
+	Records   int
+	FirstSeq  uint64 // 1 unless older files were rotated away
+	LastSeq   uint64
+	FirstPrev string // "" when the log starts at its very first record
+	LastHash  string // compare with an anchor kept elsewhere to detect truncation
+}
+
+// maxLine bounds one audit line; real lines are well under 4 KiB.
+const maxLine = 1 << 20
+
+// Verify checks one or more log files as one chain: every line's hash
+// matches its content, sequence numbers go up by one, and every line names
+// the hash of the one before. Files may be given in any order (a shell glob
+// sorts log.1 after log); they are put in chain order by the sequence number
+// of their first line. It returns the first problem as a *VerifyError.
+//
+// What it cannot see on its own: lines cut from the end of the newest file,
+// or from the start of the oldest one. Compare LastHash with an anchor kept
+// elsewhere (the stdout sink's copy, or Log.Head) for those.
+func Verify(files ...string) (Summary, error) {
+	type fileStart struct {
+		name string
+		seq  uint64
+	}
+	var order []fileStart
+	for _, name := range files {
+		seq, err := firstSeq(name)
+		if err != nil {
+			return Summary{}, err
+		}
+		order = append(order, fileStart{name, seq})
+	}
+	sort.SliceStable(order, func(i, j int) bool { return order[i].seq < order[j].seq })
+
+	var s Summary
+	s.Files = len(order)
+	var prev string
+	var seq uint64
+	started := false
+	for _, fs := range order {
+		f, err := os.Open(fs.name)
+		if err != nil {
+			return s, &VerifyError{File: fs.name, Msg: err.Error()}
+		}
+		err = func() error {
+			defer f.Close()
+			r := bufio.NewReaderSize(f, 64<<10)
+			for n := 1; ; n++ {
+				line, err := readLine(r)
+				if err == io.EOF {
+					return nil
+				}
+				bad := func(format string, args ...any) error {
+					return &VerifyError{File: fs.name, Line: n, Msg: fmt.Sprintf(format, args...)}
+				}
+				if err != nil {
+					return bad("%v", err)
+				}
+				cf, err := checkLine(line)
+				if err != nil {
+					return bad("%v", err)
+				}
+				if !started {
+					started = true
+					s.FirstSeq, s.FirstPrev = cf.Seq, cf.Prev
+					if cf.Seq == 1 && cf.Prev != "" {
+						return bad("the first record names a record before it")
+					}
+				} else {
+					if cf.Seq != seq+1 {
+						if cf.Seq <= seq {
+							return bad("sequence %d after %d: lines are reordered or repeated", cf.Seq, seq)
+						}
+						return bad("sequence %d after %d: %d record(s) removed before this line", cf.Seq, seq, cf.Seq-seq-1)
+					}
+					if cf.Prev != prev {
+						return bad("the chain is broken: this line does not follow the one before")
+					}
+				}
+				seq, prev = cf.Seq, cf.Hash
+				s.Records++
+			}
+		}()
+		if err != nil {
+			return s, err
+		}
+	}
+	s.LastSeq, s.LastHash = seq, prev
+	if s.Records == 0 {
+		return s, errors.New("audit: no records in the given files")
+	}
+	return s, nil
+}
+
+// readLine returns the next line without its newline; a final line without
+// one is an error (a write was cut short).
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > maxLine {
+			return nil, fmt.Errorf("line longer than %d bytes", maxLine)
+		}
+		switch {
+		case err == nil:
+			return bytes.TrimSuffix(buf, []byte("\n")), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == io.EOF && len(buf) == 0:
+			return nil, io.EOF
+		case err == io.EOF:
+			return nil, errors.New("incomplete last line (no newline)")
+		default:
+			return nil, err
+		}
+	}
+}
+
+func firstSeq(name string) (uint64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return 0, &VerifyError{File: name, Msg: err.Error()}
+	}
+	defer f.Close()
+	line, err := readLine(bufio.NewReader(f))
+	if err == io.EOF {
+		return 0, nil // an empty file sorts first and adds nothing
+	}
+	if err != nil {
+		return 0, &VerifyError{File: name, Line: 1, Msg: err.Error()}
+	}
+	cf, err := checkLine(line)
+	if err != nil {
+		return 0, &VerifyError{File: name, Line: 1, Msg: err.Error()}
+	}
+	return cf.Seq, nil
+}

@@ -1,0 +1,209 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"golang.org/x/mod/module"
+
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
+)
+
+// A Rule grants the modules matching any of its patterns to its groups.
+// Pattern elements are separated by "/"; "*" (and other path.Match globs)
+// match within one element, and a final "/**" matches any number of
+// further elements, including none. "*" in Groups means every identity.
+type Rule struct {
+	Modules []string
+	Groups  []string
+}
+
+// CheckModulePattern checks one pattern of a Rule.
+func CheckModulePattern(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
+		return fmt.Errorf("%q is not a module path pattern", p)
+	}
+	for i, el := range strings.Split(p, "/") {
+		if el == "**" {
+			if i != strings.Count(p, "/") {
+				return fmt.Errorf("%q: ** may only be the last element", p)
+			}
+			continue
+		}
+		if strings.Contains(el, "**") {
+			return fmt.Errorf("%q: ** must be a whole element", p)
+		}
+		if _, err := path.Match(el, ""); err != nil {
+			return fmt.Errorf("%q: bad pattern element %q", p, el)
+		}
+	}
+	return nil
+}
+
+// MatchModule reports whether module path mod matches pattern p.
+func MatchModule(p, mod string) bool {
+	pe, me := strings.Split(p, "/"), strings.Split(mod, "/")
+	if n := len(pe); n > 0 && pe[n-1] == "**" {
+		pe = pe[:n-1]
+		if len(me) < len(pe) {
+			return false
+		}
+		me = me[:len(pe)]
+	}
+	if len(pe) != len(me) {
+		return false
+	}
+	for i := range pe {
+		if ok, _ := path.Match(pe[i], me[i]); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Access is the authorization gate: ordered rules, the first whose
+// patterns match a module decides who may see it, and a module no rule
+// matches is seen by no one. Refusals look like "not found" (404), so a
+// caller cannot learn that a module exists; DenyStatus 403 says it plainly
+// instead, for debugging a setup.
+type Access struct {
+	Rules      []Rule
+	DenyStatus int // 404 (default) or 403
+}
+
+// NewAccess checks rules and returns the gate.
+func NewAccess(rules []Rule, denyStatus int) (*Access, error) {
+	for i, r := range rules {
+		if len(r.Modules) == 0 || len(r.Groups) == 0 {
+			return nil, fmt.Errorf("access rule %d: needs modules and groups", i+1)
+		}
+		for _, p := range r.Modules {
+			if err := CheckModulePattern(p); err != nil {
+				return nil, fmt.Errorf("access rule %d: %v", i+1, err)
+			}
+		}
+	}
+	switch denyStatus {
+	case 0:
+		denyStatus = http.StatusNotFound
+	case http.StatusNotFound, http.StatusForbidden:
+	default:
+		return nil, fmt.Errorf("deny status %d is not 404 or 403", denyStatus)
+	}
+	return &Access{Rules: rules, DenyStatus: denyStatus}, nil
+}
+
+// Allowed reports whether id may see module mod, and which rule (1-based,
+// 0 for none) decided.
+func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
+	for i, r := range a.Rules {
+		if !slices.ContainsFunc(r.Modules, func(p string) bool { return MatchModule(p, mod) }) {
+			continue
+		}
+		if slices.Contains(r.Groups, "*") && id != nil {
+			return true, i + 1
+		}
+		for _, g := range r.Groups {
+			if id.InGroup(g) {
+				return true, i + 1
+			}
+		}
+		return false, i + 1
+	}
+	return false, 0
+}
+
+type denied struct {
+	status int
+	msg    string
+}
+
+func (d *denied) Error() string   { return d.msg }
+func (d *denied) HTTPStatus() int { return d.status }
+
+// Admit implements the server's Gate: a module the caller may not see is
+// refused for every kind of request, @v/list and @latest included.
+func (a *Access) Admit(ctx context.Context, req goproxy.Request) error {
+	id := FromContext(ctx)
+	ok, rule := a.Allowed(id, req.Module)
+	e := reqlog.From(ctx)
+	if rule > 0 {
+		e.Rule = fmt.Sprintf("access#%d", rule)
+	}
+	if ok {
+		return nil
+	}
+	e.Decision, e.Reason = "deny", "no access to module"
+	if a.DenyStatus == http.StatusForbidden {
+		name := "anonymous"
+		if id != nil {
+			name = id.Name
+		}
+		return &denied{http.StatusForbidden, fmt.Sprintf("gatehouse: access denied: %s may not fetch %s\nNo access rule grants this module to its groups; ask the proxy's operator.", name, req.Module)}
+	}
+	// The same words as a module that does not exist.
+	return &denied{http.StatusNotFound, "not found: " + req.String()}
+}
+
+// FilterVersions implements the server's Gate. Access is per module, and
+// Admit has already refused modules the caller may not see.
+func (a *Access) FilterVersions(ctx context.Context, mod string, versions []string) ([]string, error) {
+	if ok, _ := a.Allowed(FromContext(ctx), mod); !ok {
+		return nil, nil
+	}
+	return versions, nil
+}
+
+// dataTileRE matches checksum database data tiles (/tile/H/data/N...),
+// which hold the records themselves: every module path and version in the
+// log. The go command never asks for them; it needs only hash tiles.
+var dataTileRE = regexp.MustCompile(`/tile/[0-9]+/data/`)
+
+// SumDB applies the rules to the checksum database endpoints, which name
+// modules too: a lookup of a module the caller may not see is answered
+// like one of a module that does not exist (and fetches nothing), and
+// data tiles, which would list every module in gatehouse's own log, are
+// refused. It must run after authentication.
+func (a *Access) SumDB(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, "/sumdb/")
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		e := reqlog.From(r.Context())
+		if dataTileRE.MatchString(rest) {
+			e.Decision, e.Reason = "deny", "data tiles are not served under access rules"
+			refuse(w, http.StatusNotFound, "not found: checksum database data tiles are not served here; the go command does not need them")
+			return
+		}
+		_, lookup, ok := strings.Cut(rest, "/lookup/")
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		escMod, escVers, _ := strings.Cut(lookup, "@")
+		mod, err := module.UnescapePath(escMod)
+		if err != nil {
+			next.ServeHTTP(w, r) // the database answers malformed lookups itself
+			return
+		}
+		vers, _ := module.UnescapeVersion(escVers)
+		req := goproxy.Request{Module: mod, Version: vers, Kind: goproxy.KindInfo}
+		e.Module, e.Version = mod, vers
+		if err := a.Admit(r.Context(), req); err != nil {
+			var d *denied
+			errors.As(err, &d)
+			refuse(w, d.status, d.msg)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
