@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -17,8 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
@@ -39,14 +36,14 @@ type authGate struct {
 	slowZips time.Duration // hold each .zip body this long mid-stream
 }
 
-func newAuthGate(t *testing.T, backend string, tlsConfig *tls.Config, check func(string) bool) *authGate {
+func newAuthGate(t *testing.T, backend string, check func(string) bool) *authGate {
 	t.Helper()
-	return newAuthGateTo(t, backend, nil, tlsConfig, check)
+	return newAuthGateTo(t, backend, nil, check)
 }
 
 // newAuthGateTo is newAuthGate in front of an https backend whose
 // certificate roots are given.
-func newAuthGateTo(t *testing.T, backend string, roots *x509.CertPool, tlsConfig *tls.Config, check func(string) bool) *authGate {
+func newAuthGateTo(t *testing.T, backend string, roots *x509.CertPool, check func(string) bool) *authGate {
 	t.Helper()
 	g := &authGate{check: check}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -71,7 +68,7 @@ func newAuthGateTo(t *testing.T, backend string, roots *x509.CertPool, tlsConfig
 		FlushInterval: -1,
 		Transport:     tr,
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
 		ok := g.check == nil || g.check(authz)
 		g.mu.Lock()
@@ -89,12 +86,6 @@ func newAuthGateTo(t *testing.T, backend string, roots *x509.CertPool, tlsConfig
 		}
 		rp.ServeHTTP(w, r)
 	}))
-	if tlsConfig != nil {
-		srv.TLS = tlsConfig
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
 	t.Cleanup(srv.Close)
 	g.URL = srv.URL
 	return g
@@ -186,7 +177,7 @@ func TestSidecarWithTokenFile(t *testing.T) {
 	up := testproxy.New(t)
 	gh := serveTestUpstream(t, up)
 	const token = "gh-tok-4f9d2c1e8b7a6d5c"
-	gate := newAuthGate(t, gh.URL, nil, func(a string) bool { return a == "Bearer "+token })
+	gate := newAuthGate(t, gh.URL, func(a string) bool { return a == "Bearer "+token })
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
 	sc := startSidecar(t, nil, "--upstream", gate.URL, "--token-file", tokenFile)
@@ -235,7 +226,7 @@ func TestSidecarWithTokenFile(t *testing.T) {
 func TestSidecarTokenSourceFailure(t *testing.T) {
 	up := testproxy.New(t)
 	gh := serveTestUpstream(t, up)
-	gate := newAuthGate(t, gh.URL, nil, func(string) bool { return true })
+	gate := newAuthGate(t, gh.URL, func(string) bool { return true })
 	sc := startSidecar(t, nil, "--upstream", gate.URL, "--token-exec", testutil.RequireCommand(t, "false"))
 	dir := project(t)
 	out, err := testutil.Go(t, dir, testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB()), "mod", "download", "example.com/hello@v1.0.0")
@@ -254,185 +245,5 @@ func TestSidecarWarnsAboutReadableTokenFile(t *testing.T) {
 	sc := startSidecar(t, nil, "--upstream", "http://127.0.0.1:1", "--token-file", tokenFile)
 	if !strings.Contains(sc.Logs(), "secret file is readable by other users") {
 		t.Errorf("no warning:\n%s", sc.Logs())
-	}
-}
-
-// mutual TLS: the sidecar presents a client certificate to an upstream
-// that requires one, trusting its private CA through --ca-file.
-func TestSidecarMutualTLS(t *testing.T) {
-	up := testproxy.New(t)
-	gh := serveTestUpstream(t, up)
-	ca := testutil.NewCertAuthority(t)
-	var mu sync.Mutex
-	var subjects []string
-	// Record the client certificate the upstream verified.
-	gateTLS := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		subjects = append(subjects, r.TLS.PeerCertificates[0].Subject.CommonName)
-		mu.Unlock()
-		target, _ := url.Parse(gh.URL)
-		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
-	}))
-	gateTLS.TLS = ca.ServerTLS(t, tls.RequireAndVerifyClientCert)
-	gateTLS.StartTLS()
-	defer gateTLS.Close()
-
-	cert, key := ca.ClientCert(t, "ci-runner")
-	sc := startSidecar(t, nil, "--upstream", gateTLS.URL, "--ca-file", ca.CAFile, "--client-cert", cert, "--client-key", key)
-	if !strings.Contains(sc.Logs(), "token_source=none") || !strings.Contains(sc.Logs(), "mtls=true") {
-		t.Errorf("start line:\n%s", sc.Logs())
-	}
-	dir := project(t)
-	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
-	testutil.MustGo(t, dir, env, "mod", "tidy")
-	testutil.MustGo(t, dir, env, "build", "-o", os.DevNull, ".")
-	mu.Lock()
-	n := len(subjects)
-	ok := n > 0 && subjects[0] == "ci-runner"
-	mu.Unlock()
-	if !ok {
-		t.Errorf("upstream saw client certificates %v", subjects)
-	}
-
-	// Without the certificate the upstream refuses the connection, and go
-	// shows the sidecar's 502.
-	sc2 := startSidecar(t, []string{"TOK=x"}, "--upstream", gateTLS.URL, "--ca-file", ca.CAFile, "--token-env", "TOK")
-	out, err := testutil.Go(t, dir, testutil.GoEnv(t, "GOPROXY="+sc2.URL, "GOSUMDB="+up.GOSUMDB()), "mod", "download", "example.com/greet@v1.0.0")
-	if err == nil || !strings.Contains(out, "502 Bad Gateway") || !strings.Contains(out, "cannot reach the upstream") {
-		t.Errorf("without a client certificate:\n%s", out)
-	}
-}
-
-// oidcGate verifies ID tokens as gatehouse's OIDC authenticator does
-// (issuer discovery, JWKS, audience, expiry) with go-oidc.
-func oidcGate(t *testing.T, backend, issuer, audience string) *authGate {
-	t.Helper()
-	provider, err := oidc.NewProvider(context.Background(), issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier := provider.Verifier(&oidc.Config{ClientID: audience})
-	return newAuthGate(t, backend, nil, func(a string) bool {
-		raw, ok := strings.CutPrefix(a, "Bearer ")
-		if !ok {
-			return false
-		}
-		_, err := verifier.Verify(context.Background(), raw)
-		return err == nil
-	})
-}
-
-// The Cloud Run flow: a Google service-account key whose token_uri is a
-// local token endpoint; the sidecar mints ID tokens with Google's library
-// and the gate accepts them as gatehouse's OIDC authenticator would.
-func TestSidecarGoogleServiceAccount(t *testing.T) {
-	up := testproxy.New(t)
-	gh := serveTestUpstream(t, up)
-	iss := testutil.NewTokenIssuer(t, time.Hour)
-	const aud = "https://gatehouse.corp.test"
-	gate := oidcGate(t, gh.URL, iss.URL, aud)
-	key := iss.ServiceAccountKey(t, "builder@gatehouse-test.iam.gserviceaccount.com")
-	sc := startSidecar(t, nil, "--upstream", gate.URL, "--google-key", key, "--audience", aud)
-	dir := project(t)
-	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
-	testutil.MustGo(t, dir, env, "mod", "tidy")
-	testutil.MustGo(t, dir, env, "build", "-o", os.DevNull, ".")
-	seen, refused := gate.stats()
-	if refused != 0 || len(seen) == 0 {
-		t.Fatalf("gate refused %d of %d", refused, len(seen))
-	}
-	if iss.Minted() != 1 {
-		t.Errorf("minted %d ID tokens for an hour-long lifetime, want 1 (cached)", iss.Minted())
-	}
-	sc.stop(t)
-	assertNoSecret(t, strings.TrimPrefix(seen[0], "Bearer "), map[string]string{"sidecar log": sc.Logs()})
-
-	// The wrong audience is refused by the verifier, and go says so.
-	sc2 := startSidecar(t, nil, "--upstream", gate.URL, "--google-key", key, "--audience", "https://other.test")
-	out, err := testutil.Go(t, dir, testutil.GoEnv(t, "GOPROXY="+sc2.URL, "GOSUMDB="+up.GOSUMDB()), "mod", "download", "example.com/greet@v1.0.0")
-	if err == nil || !strings.Contains(out, "authentication required") {
-		t.Errorf("wrong audience:\n%s", out)
-	}
-}
-
-// Tokens that expire during a long download: the download already under
-// way finishes, and later requests carry a fresh token that the verifier
-// accepts. The GCP metadata server source is used (Google's client,
-// pointed at the local issuer with GCE_METADATA_HOST).
-func TestSidecarTokenRefreshDuringLongDownload(t *testing.T) {
-	up := testproxy.New(t)
-	gh := serveTestUpstream(t, up)
-	iss := testutil.NewTokenIssuer(t, 3*time.Second)
-	const aud = "https://gatehouse.corp.test"
-	gate := oidcGate(t, gh.URL, iss.URL, aud)
-	sc := startSidecar(t, []string{"GCE_METADATA_HOST=" + iss.MetadataHost()}, "--upstream", gate.URL, "--gcp-metadata", "--audience", aud)
-	gate.mu.Lock()
-	gate.slowZips = 4 * time.Second // longer than a token lives
-	gate.mu.Unlock()
-	dir := project(t)
-	env := testutil.GoEnv(t, "GOPROXY="+sc.URL, "GOSUMDB="+up.GOSUMDB())
-	start := time.Now()
-	testutil.MustGo(t, dir, env, "mod", "download", "example.com/greet@v1.0.0")
-	if d := time.Since(start); d < 4*time.Second {
-		t.Fatalf("the download took %v: the slow zip did not happen", d)
-	}
-	gate.mu.Lock()
-	gate.slowZips = 0
-	gate.mu.Unlock()
-	testutil.MustGo(t, dir, env, "mod", "download", "example.com/hello@v1.0.0")
-	seen, refused := gate.stats()
-	distinct := map[string]bool{}
-	for _, s := range seen {
-		distinct[s] = true
-	}
-	if refused != 0 || len(distinct) < 2 || iss.Minted() < 2 {
-		t.Errorf("refused %d, %d distinct tokens over %d requests, %d minted", refused, len(distinct), len(seen), iss.Minted())
-	}
-}
-
-// GOAUTH command mode: the real go command runs gatehouse goauth and sends
-// its header to an https proxy that requires it; no sidecar, no netrc.
-func TestGOAUTHCommandMode(t *testing.T) {
-	up := testproxy.New(t)
-	gh := serveTestUpstream(t, up)
-	ca := testutil.NewCertAuthority(t)
-	const token = "goauth-tok-77e1c2d9"
-	gate := newAuthGate(t, gh.URL, ca.ServerTLS(t, tls.NoClientCert), func(a string) bool { return a == "Bearer "+token })
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	os.WriteFile(tokenFile, []byte(token), 0o600)
-	conf := filepath.Join(dir, "client.toml")
-	os.WriteFile(conf, []byte("upstream = \""+gate.URL+"\"\ntoken_file = \""+tokenFile+"\"\n"), 0o600)
-
-	proj := project(t)
-	base := []string{"GOPROXY=" + gate.URL, "GOSUMDB=" + up.GOSUMDB(), "SSL_CERT_FILE=" + ca.CAFile}
-	env := testutil.GoEnv(t, append(base, "GOAUTH="+gatehouseBin+" goauth --config "+conf)...)
-	out1 := testutil.MustGo(t, proj, env, "mod", "tidy")
-	out2 := testutil.MustGo(t, proj, env, "build", "-o", os.DevNull, ".")
-	goenv := testutil.MustGo(t, proj, env, "env")
-	if seen, refused := gate.stats(); refused != 0 || len(seen) < 5 {
-		t.Errorf("gate saw %d requests, refused %d", len(seen), refused)
-	}
-	assertNoSecret(t, token, map[string]string{"go output": out1 + out2, "go env": goenv})
-
-	// A token rotated behind go's back: go's first call gets a stale token,
-	// the proxy answers 401, and go calls goauth again with the URL and the
-	// response on stdin, and retries with the fresh token.
-	sh := testutil.RequireCommand(t, "sh")
-	script := filepath.Join(dir, "rotating-token")
-	os.WriteFile(script, []byte("#!"+sh+"\nif [ -e "+dir+"/used ]; then echo "+token+"; else touch "+dir+"/used; echo stale-token; fi\n"), 0o755)
-	conf2 := filepath.Join(dir, "rotating.toml")
-	os.WriteFile(conf2, []byte("upstream = \""+gate.URL+"\"\ntoken_exec = \""+script+"\"\n"), 0o600)
-	_, refusedBefore := gate.stats()
-	env = testutil.GoEnv(t, append(base, "GOAUTH="+gatehouseBin+" goauth --config "+conf2)...)
-	testutil.MustGo(t, proj, env, "mod", "download", "example.com/greet@v1.0.0")
-	if _, refused := gate.stats(); refused != refusedBefore+1 {
-		t.Errorf("stale token refused %d times, want once", refused-refusedBefore)
-	}
-
-	// Without GOAUTH the proxy refuses, and go shows its message.
-	out, err := testutil.Go(t, proj, testutil.GoEnv(t, append(base, "GOAUTH=off")...), "mod", "download", "example.com/greet@v1.0.0")
-	if err == nil || !strings.Contains(out, "401 Unauthorized") || !strings.Contains(out, "authentication required") {
-		t.Errorf("without GOAUTH:\n%s", out)
 	}
 }
