@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/testutil"
+	"github.com/gatehouse-dev/gatehouse/internal/testpki"
 )
 
 const secretToken = "sk-test-0123456789-do-not-log"
@@ -268,7 +268,10 @@ func TestProxyHealthzAndMethods(t *testing.T) {
 // TLS to the upstream: verified against --ca-file, with a client
 // certificate when the upstream asks for one.
 func TestTransportTLSAndClientCert(t *testing.T) {
-	pki := testutil.NewCertAuthority(t)
+	ca := testpki.NewCA(t, "test CA")
+	dir := t.TempDir()
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	clientCert := func(cn string) (string, string) { return ca.Client(t, cn).WriteFiles(t, t.TempDir(), "client") }
 	var sawCert atomic.Value
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.TLS.PeerCertificates) > 0 {
@@ -276,7 +279,7 @@ func TestTransportTLSAndClientCert(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	}))
-	up.TLS = pki.ServerTLS(t, tls.RequireAndVerifyClientCert)
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS(t)}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
 	up.StartTLS()
 	defer up.Close()
 
@@ -296,12 +299,12 @@ func TestTransportTLSAndClientCert(t *testing.T) {
 		t.Errorf("untrusted upstream: %d %q", code, body)
 	}
 	// Trusted CA but no client certificate: the upstream refuses.
-	tr, _ = NewTransport(TLSOptions{CAFile: pki.CAFile})
+	tr, _ = NewTransport(TLSOptions{CAFile: caFile})
 	if code, _ := get(tr); code != 502 {
 		t.Errorf("no client cert: %d", code)
 	}
-	certFile, keyFile := pki.ClientCert(t, "ci-runner-1")
-	tr, err := NewTransport(TLSOptions{CAFile: pki.CAFile, ClientCert: certFile, ClientKey: keyFile})
+	certFile, keyFile := clientCert("ci-runner-1")
+	tr, err := NewTransport(TLSOptions{CAFile: caFile, ClientCert: certFile, ClientKey: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +312,7 @@ func TestTransportTLSAndClientCert(t *testing.T) {
 		t.Errorf("mTLS: %d %q cert %v", code, body, sawCert.Load())
 	}
 	// A rotated certificate is picked up on the next connection.
-	c2, k2 := pki.ClientCert(t, "ci-runner-2")
+	c2, k2 := clientCert("ci-runner-2")
 	later := time.Now().Add(time.Minute)
 	copyFile(t, c2, certFile, later)
 	copyFile(t, k2, keyFile, later)

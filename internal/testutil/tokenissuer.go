@@ -24,6 +24,8 @@ import (
 // a service-account key uses), the GCP metadata server's identity endpoint
 // and GitHub Actions' ID-token endpoint. It signs real RS256 ID tokens and
 // serves discovery and JWKS, so a real OIDC verifier can check them.
+// Unlike internal/testoidc (an https issuer for the server side), it runs on
+// plain http, because the metadata server is reached over http.
 type TokenIssuer struct {
 	URL string // issuer URL: discovery at URL/.well-known/openid-configuration
 
