@@ -91,6 +91,16 @@ func runSidecar(ctx context.Context, env *cmdEnv, args []string) int {
 			log.Warn("secret file is readable by other users; chmod 600 it", "file", f, "mode", fi.Mode().Perm().String())
 		}
 	}
+	if src != nil {
+		// Try the source once, so a broken setup shows in the log at start
+		// rather than only in the first client's 502. Not fatal: a metadata
+		// server or token endpoint may come up after the sidecar.
+		probe, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if _, err := src.Token(probe); err != nil {
+			log.Warn("token source not working yet; requests get 502 until it does", "source", src.Kind(), "err", err)
+		}
+		cancel()
+	}
 	log.Info("gatehouse sidecar serving", "listen", ln.Addr().String(), "upstream", upstream.String(),
 		"token_source", kind, "mtls", cfg.ClientCert != "", "version", buildVersion())
 

@@ -236,6 +236,9 @@ func TestSidecarTokenSourceFailure(t *testing.T) {
 	if seen, _ := gate.stats(); len(seen) != 0 {
 		t.Errorf("%d requests forwarded without a token", len(seen))
 	}
+	if !strings.Contains(sc.Logs(), "token source not working yet") {
+		t.Errorf("no warning at start:\n%s", sc.Logs())
+	}
 }
 
 // A token file others can read is named in a warning at start.
