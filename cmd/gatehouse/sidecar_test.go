@@ -56,7 +56,7 @@ func TestGoAuthPrintsHeaderBlock(t *testing.T) {
 			t.Errorf("foreign URL %s got credentials: %d %q", u, code, out)
 		}
 	}
-	code, out, _ = runCmd(t, map[string]string{"GATEHOUSE_BASIC_USER": "ci"}, "goauth", "--config", conf)
+	code, out, _ = runCmd(t, map[string]string{"GATEHOUSE_CLIENT_BASIC_USER": "ci"}, "goauth", "--config", conf)
 	if code != 0 || out != "https://gatehouse.corp.example\n\nAuthorization: Basic Y2k6dG9rLWFiYw==\n\n" {
 		t.Errorf("basic: %d %q", code, out)
 	}
@@ -79,5 +79,23 @@ func TestGoAuthErrors(t *testing.T) {
 		if code != tc.code || out != "" || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// serve's environment variables do not configure the client commands: a
+// GATEHOUSE_UPSTREAM meant for serve must not become the place goauth
+// hands credentials to.
+func TestClientCommandsIgnoreServeEnvironment(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("tok-abc"), 0o600)
+	code, out, _ := runCmd(t, map[string]string{"GATEHOUSE_UPSTREAM": "https://proxy.public.example"},
+		"goauth", "--token-file", tokenFile, "https://proxy.public.example/x")
+	if code == 0 || strings.Contains(out, "tok-abc") {
+		t.Errorf("goauth took serve's GATEHOUSE_UPSTREAM: %d %q", code, out)
+	}
+	code, out, _ = runCmd(t, map[string]string{"GATEHOUSE_CLIENT_UPSTREAM": "https://gatehouse.corp.example"},
+		"goauth", "--token-file", tokenFile, "https://gatehouse.corp.example/x")
+	if code != 0 || !strings.Contains(out, "Authorization: Bearer tok-abc") {
+		t.Errorf("GATEHOUSE_CLIENT_UPSTREAM: %d %q", code, out)
 	}
 }

@@ -60,7 +60,7 @@ func (c *Client) TokenKeys() []Key {
 
 // SidecarKeys are the settings of gatehouse sidecar.
 func (c *Client) SidecarKeys() []Key {
-	return append([]Key{
+	return WithEnvPrefix(ClientEnvPrefix, append([]Key{
 		{Name: "listen", Value: &c.Listen, Usage: "`address` to listen on (loopback only unless --allow-remote)"},
 		{Name: "upstream", Value: &c.Upstream, Usage: "`URL` of the authenticated GOPROXY (gatehouse) to forward to"},
 		{Name: "allow-remote", Value: &c.AllowRemote, Usage: "listen on a non-loopback address and accept any Host (e.g. a CI service container)"},
@@ -69,15 +69,19 @@ func (c *Client) SidecarKeys() []Key {
 		{Name: "client-key", Value: &c.ClientKey, Usage: "PEM private key `file` of --client-cert"},
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
-	}, c.TokenKeys()...)
+	}, c.TokenKeys()...))
 }
 
 // GoAuthKeys are the settings of gatehouse goauth.
 func (c *Client) GoAuthKeys() []Key {
-	return append([]Key{
+	return WithEnvPrefix(ClientEnvPrefix, append([]Key{
 		{Name: "upstream", Value: &c.Upstream, Usage: "https `URL` prefix of gatehouse: go gets the credentials for URLs under it"},
-	}, c.TokenKeys()...)
+	}, c.TokenKeys()...))
 }
+
+// ClientEnvPrefix starts the environment variables of sidecar and goauth,
+// apart from serve's GATEHOUSE_* ones.
+const ClientEnvPrefix = "GATEHOUSE_CLIENT_"
 
 // ValidateSidecar checks the settings gatehouse sidecar uses.
 func (c *Client) ValidateSidecar() error {
