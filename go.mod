@@ -3,10 +3,13 @@ module github.com/gatehouse-dev/gatehouse
 go 1.26.0
 
 require (
+	cloud.google.com/go/auth v0.24.3
+	cloud.google.com/go/compute/metadata v0.10.0
 	github.com/BurntSushi/toml v1.6.0
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	golang.org/x/mod v0.42.0
+	golang.org/x/net v0.62.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
@@ -20,6 +23,10 @@ require (
 )
 
 require (
-	github.com/pandatix/go-cvss v0.6.4
-	golang.org/x/oauth2 v0.36.0 // indirect
+	github.com/googleapis/gax-go/v2 v2.27.0 // indirect
+	golang.org/x/oauth2 v0.37.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/api v0.311.0 // indirect
 )
+
+require github.com/pandatix/go-cvss v0.6.4

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 func init() {
@@ -26,20 +24,9 @@ func runConfig(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "gatehouse config: want 'gatehouse config print [serve flags]'")
 		return 2
 	}
-	cfg := config.DefaultServe()
-	fs := newFlagSet(env, "config print", "config print [serve flags]\n\nPrints, as TOML, the configuration 'gatehouse serve' would run with given the\nsame flags, environment and --config file, with secrets (token hashes,\npasswords in URLs) redacted. Takes every flag serve takes.")
-	keys := cfg.Keys()
-	configFile := config.Bind(fs, keys)
-	if code := parseFlags(env, fs, args[1:]); code >= 0 {
+	cfg, code := loadServeConfig(env, "config print", "config print [serve flags]\n\nPrints, as TOML, the configuration 'gatehouse serve' would run with given the\nsame flags, environment and --config file, with secrets (token hashes,\npasswords in URLs) redacted. Takes every flag serve takes.", args[1:], false)
+	if code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.stderr, "gatehouse config print: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
-		fmt.Fprintln(env.stderr, "gatehouse config print: "+err.Error())
-		return 2
 	}
 	if err := toml.NewEncoder(env.stdout).Encode(cfg.Redacted()); err != nil {
 		fmt.Fprintln(env.stderr, "gatehouse config print: "+err.Error())

@@ -29,24 +29,9 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) int {
-	cfg := config.DefaultServe()
-	fs := newFlagSet(env, "serve", "serve [flags]\n\nRuns the GOPROXY server. Every flag is also an environment variable\nand a key of the TOML file given with --config (see docs/configuration.md).")
-	keys := cfg.Keys()
-	configFile := config.Bind(fs, keys)
-	if code := parseFlags(env, fs, args); code >= 0 {
+	cfg, code := loadServeConfig(env, "serve", "serve [flags]\n\nRuns the GOPROXY server. Every flag is also an environment variable\nand a key of the TOML file given with --config (see docs/configuration.md).", args, true)
+	if code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.stderr, "gatehouse serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
-		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
-		return 2
 	}
 	if err := checkExposure(cfg); err != nil {
 		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/sumdb"
 )
 
@@ -31,24 +30,9 @@ func runSumDB(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "gatehouse sumdb: unknown subcommand %q; run 'gatehouse sumdb --help'\n", args[0])
 		return 2
 	}
-	cfg := config.DefaultServe()
-	fs := newFlagSet(env, "sumdb key", "sumdb key [flags]\n\nPrints <name>+<verifier key> of gatehouse's own checksum log, for the clients' GOSUMDB.\nTakes the flags of 'gatehouse serve'; only --data, --own-sumdb and --own-sumdb-key matter.")
-	keys := cfg.Keys()
-	configFile := config.Bind(fs, keys)
-	if code := parseFlags(env, fs, args[1:]); code >= 0 {
+	cfg, code := loadServeConfig(env, "sumdb key", "sumdb key [flags]\n\nPrints <name>+<verifier key> of gatehouse's own checksum log, for the clients' GOSUMDB.\nTakes the flags of 'gatehouse serve'; only --data, --own-sumdb and --own-sumdb-key matter.", args[1:], true)
+	if code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.stderr, "gatehouse sumdb key: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
-		fmt.Fprintln(env.stderr, "gatehouse sumdb key: "+err.Error())
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(env.stderr, "gatehouse sumdb key: "+err.Error())
-		return 2
 	}
 	_, vkey, err := sumdb.LoadOrCreateKey(ownKeyFile(cfg), string(cfg.OwnSumDB))
 	if err != nil {

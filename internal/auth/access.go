@@ -2,15 +2,12 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
-
-	"golang.org/x/mod/module"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
@@ -166,11 +163,9 @@ func (a *Access) FilterVersions(ctx context.Context, mod string, versions []stri
 // log. The go command never asks for them; it needs only hash tiles.
 var dataTileRE = regexp.MustCompile(`/tile/[0-9]+/data/`)
 
-// SumDB applies the rules to the checksum database endpoints, which name
-// modules too: a lookup of a module the caller may not see is answered
-// like one of a module that does not exist (and fetches nothing), and
-// data tiles, which would list every module in gatehouse's own log, are
-// refused. It must run after authentication.
+// SumDB refuses checksum database data tiles, which would list every
+// module in gatehouse's own log to any caller. (Lookups, which name one
+// module version, pass through every gate in the server, like downloads.)
 func (a *Access) SumDB(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, "/sumdb/")
@@ -182,26 +177,6 @@ func (a *Access) SumDB(next http.Handler) http.Handler {
 		if dataTileRE.MatchString(rest) {
 			e.Decision, e.Reason = "deny", "data tiles are not served under access rules"
 			refuse(w, http.StatusNotFound, "not found: checksum database data tiles are not served here; the go command does not need them")
-			return
-		}
-		_, lookup, ok := strings.Cut(rest, "/lookup/")
-		if !ok {
-			next.ServeHTTP(w, r)
-			return
-		}
-		escMod, escVers, _ := strings.Cut(lookup, "@")
-		mod, err := module.UnescapePath(escMod)
-		if err != nil {
-			next.ServeHTTP(w, r) // the database answers malformed lookups itself
-			return
-		}
-		vers, _ := module.UnescapeVersion(escVers)
-		req := goproxy.Request{Module: mod, Version: vers, Kind: goproxy.KindInfo}
-		e.Module, e.Version = mod, vers
-		if err := a.Admit(r.Context(), req); err != nil {
-			var d *denied
-			errors.As(err, &d)
-			refuse(w, d.status, d.msg)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -27,6 +27,7 @@ type Key struct {
 	Usage  string     // help text
 	Value  flag.Value // points into the config struct
 	Secret bool       // redacted when the config is printed
+	Env    string     // environment variable; "" means GATEHOUSE_<NAME>
 }
 
 // TOMLName is the key's name in the config file.
@@ -34,7 +35,21 @@ func (k Key) TOMLName() string { return strings.ReplaceAll(k.Name, "-", "_") }
 
 // EnvName is the key's environment variable.
 func (k Key) EnvName() string {
+	if k.Env != "" {
+		return k.Env
+	}
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(k.Name, "-", "_"))
+}
+
+// WithEnvPrefix gives each key the environment variable prefix+NAME, so
+// that commands other than serve do not read serve's variables: a sidecar
+// must never pick up GATEHOUSE_UPSTREAM meant for serve and send its
+// credentials there.
+func WithEnvPrefix(prefix string, keys []Key) []Key {
+	for i := range keys {
+		keys[i].Env = prefix + strings.ToUpper(strings.ReplaceAll(keys[i].Name, "-", "_"))
+	}
+	return keys
 }
 
 // An Error is a configuration error: which key, from where, and what is wrong.

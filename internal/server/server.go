@@ -65,7 +65,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	if opts.SumDB != nil {
-		mux.Handle("/sumdb/", opts.SumDB)
+		mux.Handle("/sumdb/", s.gatedLookups(opts.SumDB))
 	}
 	mux.HandleFunc("/", s.serveProtocol)
 	var h http.Handler = mux

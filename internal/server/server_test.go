@@ -333,3 +333,24 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("bad request id accepted: %q", id)
 	}
 }
+
+// A checksum-database lookup names a module version, so it passes the same
+// gates as a download of that version: refused, it reaches no database.
+func TestGatesApplyToLookups(t *testing.T) {
+	e := newTestEnv(t, denyV110{})
+	db := "/sumdb/" + testproxy.SumDBName
+	resp, body := do(t, "GET", e.srv.URL+db+"/lookup/example.com/greet@v1.1.0")
+	if resp.StatusCode != 403 || !strings.HasPrefix(body, "example.com/greet@v1.1.0 is denied") {
+		t.Errorf("lookup of a denied version: %d %q", resp.StatusCode, body)
+	}
+	if n := e.up.Count(db + "/lookup/example.com/greet@v1.1.0"); n != 0 {
+		t.Errorf("denied lookup reached the database %d times", n)
+	}
+	if resp, body := do(t, "GET", e.srv.URL+db+"/lookup/example.com/greet@v1.0.0"); resp.StatusCode != 200 || !strings.Contains(body, "example.com/greet v1.0.0 h1:") {
+		t.Errorf("lookup of an allowed version: %d %q", resp.StatusCode, body)
+	}
+	// Case-escaped paths are unescaped before the gates see them.
+	if p, ok := server.ParseLookupForTest("/sumdb/sum.example/x/lookup/github.com/!burnt!sushi/toml@v1.6.0"); !ok || p != "github.com/BurntSushi/toml@v1.6.0" {
+		t.Errorf("parseLookup = %q, %v", p, ok)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
 )
 
 // Log is gatehouse's own checksum database: an append-only transparency
@@ -389,28 +391,8 @@ func (l *Log) writeTree(tree tlog.Tree) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(l.dir, ".tree-")
-	if err != nil {
+	if err := atomicfile.Write(l.treeFile(), signed, 0o600); err != nil {
 		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(signed); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), l.treeFile()); err != nil {
-		return err
-	}
-	if d, err := os.Open(l.dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	l.signed = signed
 	return nil

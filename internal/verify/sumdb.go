@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb"
+
+	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
 )
 
 // KnownKeys are the verifier keys of public checksum databases that cmd/go
@@ -216,7 +218,7 @@ func (o *clientOps) WriteConfig(file string, old, new []byte) error {
 	if !bytes.Equal(cur, old) {
 		return sumdb.ErrWriteConflict
 	}
-	return writeFileAtomic(o.latestFile(), new)
+	return atomicfile.Write(o.latestFile(), new, 0o600)
 }
 
 // cachePath maps a cache file name ("<name>/tile/8/0/001") to a path in the
@@ -243,7 +245,7 @@ func (o *clientOps) WriteCache(file string, data []byte) {
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
-		writeFileAtomic(p, data)
+		atomicfile.Write(p, data, 0o600)
 	}
 }
 
@@ -260,25 +262,4 @@ func (o *clientOps) lastSecurityError() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.secMsg
-}
-
-// writeFileAtomic writes data to a temp file beside name and renames it.
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }
