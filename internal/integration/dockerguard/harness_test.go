@@ -4,17 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -27,56 +21,19 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
+	"github.com/gatehouse-dev/gatehouse/internal/testpki"
 )
 
-// ca is a throwaway certificate authority.
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t testing.TB, name string) *ca {
+// certDir writes a certificate pair and a CA into a new directory, as
+// cert.pem, key.pem and ca.pem: the layout DOCKER_CERT_PATH expects.
+func certDir(t testing.TB, p testpki.Pair, ca *testpki.CA) string {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &ca{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue writes cert.pem, key.pem and ca.pem (this CA) into a new directory,
-// the layout DOCKER_CERT_PATH expects, and returns it.
-func (c *ca) issue(t testing.TB, cn string, server bool) string {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), c.pem, 0o644)
+	for name, b := range map[string][]byte{"cert.pem": p.CertPEM, "key.pem": p.KeyPEM, "ca.pem": ca.CertPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return dir
 }
 
@@ -121,14 +78,14 @@ func newEnv(t testing.TB) *env {
 	tmp := openDir(t, 0o755) // other uids reach the unix listener in it
 	e := &env{d: d, certs: map[string]string{}, tmp: tmp, allow: filepath.Join(tmp, "allowed")}
 	os.Mkdir(e.allow, 0o755)
-	authority := newCA(t, "gatehouse test CA")
-	server := authority.issue(t, "gatehouse", true)
+	authority := testpki.NewCA(t, "gatehouse test CA")
+	server := certDir(t, authority.Server(t), authority)
 	for _, n := range []string{roClient, ciClient, fullClient, stranger} {
-		e.certs[n] = authority.issue(t, n, false)
+		e.certs[n] = certDir(t, authority.Client(t, n), authority)
 	}
-	e.certs[rogue] = newCA(t, "rogue CA").issue(t, ciClient, false)
-	// The rogue client trusts the real server, so only its own cert is wrong.
-	os.WriteFile(filepath.Join(e.certs[rogue], "ca.pem"), authority.pem, 0o644)
+	// ci-client's name from another CA; it trusts the real server, so only
+	// its own certificate is wrong.
+	e.certs[rogue] = certDir(t, testpki.NewCA(t, "rogue CA").Client(t, ciClient), authority)
 
 	unixSock := filepath.Join(tmp, "gh.sock")
 	// Listeners, TLS and the socket as flags; profiles and clients live
@@ -169,7 +126,7 @@ profile = "read-only"
 	cfgFile := filepath.Join(tmp, "docker.toml")
 	os.WriteFile(cfgFile, []byte(cfg), 0o644)
 	e.g = startGuard(t, append(flags, "--config", cfgFile)...)
-	e.g.caPEM = authority.pem
+	e.g.caPEM = authority.CertPEM
 	return e
 }
 
