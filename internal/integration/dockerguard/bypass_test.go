@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
 
 // rawRequest sends req byte for byte over a TLS connection as client, so no
@@ -188,10 +190,7 @@ func chunk(s string) string { return fmt.Sprintf("%x\r\n%s\r\n", len(s), s) }
 // terminal given by script(1).
 func TestExecTTY(t *testing.T) {
 	e := newEnv(t)
-	script, err := exec.LookPath("script")
-	if err != nil {
-		t.Skip("script(1) not found") // util-linux, part of every Debian
-	}
+	script := testutil.RequireCommand(t, "script") // bsdutils, essential in Debian
 	cid := e.ok(t, ciClient, "run", "-d", "--network", "none", image, "sleep", "60")
 	defer e.direct(t, "rm", "-f", cid)
 	cmd := exec.Command(script, "-qec", dockerBin+" exec -it "+cid+" sh -c 'tty; echo tty-ok'", "/dev/null")
