@@ -107,3 +107,12 @@ func TestDockerDocExample(t *testing.T) {
 		t.Fatalf("clients: %d, %v", len(clients), err)
 	}
 }
+
+// gatehouse docker reads GATEHOUSE_DOCKER_* variables, never serve's.
+func TestDockerEnvironmentPrefix(t *testing.T) {
+	for _, k := range config.DefaultDocker().Keys() {
+		if !strings.HasPrefix(k.EnvName(), config.DockerEnvPrefix) {
+			t.Errorf("--%s reads %s", k.Name, k.EnvName())
+		}
+	}
+}

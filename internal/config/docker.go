@@ -63,9 +63,15 @@ func DefaultDocker() *Docker {
 	}
 }
 
+// DockerEnvPrefix starts the environment variables of gatehouse docker,
+// apart from serve's GATEHOUSE_* ones: the two commands may share a host
+// or a shell, and must not share a listen address or an audit file by
+// accident (two writers would break the audit log's chain).
+const DockerEnvPrefix = "GATEHOUSE_DOCKER_"
+
 // Keys lists the scalar settings of gatehouse docker.
 func (c *Docker) Keys() []Key {
-	return []Key{
+	return WithEnvPrefix(DockerEnvPrefix, []Key{
 		{Name: "listen", Value: &c.Listen, Usage: "`addresses` to listen on, comma-separated: host:port (TLS with client certificates) and/or unix:///path"},
 		{Name: "socket", Value: &c.Socket, Usage: "`path` of the Docker daemon's unix socket"},
 		{Name: "tls-cert", Value: &c.TLSCert, Usage: "server certificate `file` (PEM) for TCP listeners"},
@@ -82,7 +88,7 @@ func (c *Docker) Keys() []Key {
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) requests may take to finish on SIGTERM"},
-	}
+	})
 }
 
 // UnixPrefix marks a unix-socket listen address.
