@@ -121,7 +121,12 @@ func Load(fs *flag.FlagSet, keys []Key, configFile string, target any, getenv fu
 		if !ok || err != nil {
 			return
 		}
-		for _, s := range r.set {
+		set := r.set
+		if _, isList := r.k.Value.(*List); isList && len(set) > 1 {
+			// A repeated list flag adds to the list: --listen a --listen b.
+			set = []string{strings.Join(set, ",")}
+		}
+		for _, s := range set {
 			if e := r.k.Value.Set(s); e != nil {
 				err = &Error{Key: r.k.Name, Source: "flag --" + r.k.Name, Err: e}
 				return

@@ -124,3 +124,16 @@ func TestErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+// A repeated list flag adds to the list; the flag still replaces what the
+// file or environment gave.
+func TestRepeatedListFlag(t *testing.T) {
+	file := writeConfig(t, `nosumdb = ["from.file"]`)
+	cfg, err := load(t, "", nil, "--config", file, "--nosumdb", "a.example", "--nosumdb", "b.example,c.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.NoSumDB, " "); got != "a.example b.example c.example" {
+		t.Errorf("nosumdb = %q", got)
+	}
+}
