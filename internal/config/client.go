@@ -98,17 +98,7 @@ func (c *Client) ValidateSidecar() error {
 	if (c.ClientCert == "") != (c.ClientKey == "") {
 		return &Error{Key: "client-cert", Err: fmt.Errorf("client-cert and client-key go together")}
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return &Error{Key: "log-format", Err: fmt.Errorf("%q is not text or json", c.LogFormat)}
-	}
-	switch strings.ToLower(string(c.LogLevel)) {
-	case "debug", "info", "warn", "error":
-	default:
-		return &Error{Key: "log-level", Err: fmt.Errorf("%q is not debug, info, warn or error", c.LogLevel)}
-	}
-	return nil
+	return checkLogging(c.LogFormat, c.LogLevel)
 }
 
 // ValidateGoAuth checks the settings gatehouse goauth uses.

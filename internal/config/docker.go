@@ -140,15 +140,8 @@ func (c *Docker) Validate() error {
 	if c.AuditMaxSize < 0 || c.AuditMaxFiles < 0 {
 		return bad("audit-max-size", "must not be negative")
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return bad("log-format", "%q is not text or json", c.LogFormat)
-	}
-	switch strings.ToLower(string(c.LogLevel)) {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	if err := checkLogging(c.LogFormat, c.LogLevel); err != nil {
+		return err
 	}
 	for i, cl := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)

@@ -253,3 +253,19 @@ func (l *List) UnmarshalTOML(v any) error {
 	}
 	return fmt.Errorf("want a string or an array of strings, not %T", v)
 }
+
+// checkLogging checks the log-format and log-level settings every
+// long-running command has.
+func checkLogging(format, level String) error {
+	switch format {
+	case "text", "json":
+	default:
+		return &Error{Key: "log-format", Err: fmt.Errorf("%q is not text or json", format)}
+	}
+	switch strings.ToLower(string(level)) {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{Key: "log-level", Err: fmt.Errorf("%q is not debug, info, warn or error", level)}
+	}
+	return nil
+}

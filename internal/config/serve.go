@@ -114,15 +114,8 @@ func (c *Serve) Validate() error {
 	if c.MaxZipSize < 1 || c.MaxZipSize > MaxZipSizeLimit {
 		return bad("max-zip-size", "%d is outside 1..%d", c.MaxZipSize, MaxZipSizeLimit)
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return bad("log-format", "%q is not text or json", c.LogFormat)
-	}
-	switch strings.ToLower(string(c.LogLevel)) {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	if err := checkLogging(c.LogFormat, c.LogLevel); err != nil {
+		return err
 	}
 	if err := c.validatePrivate(); err != nil {
 		return err
