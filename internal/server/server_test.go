@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
@@ -352,5 +353,56 @@ func TestGatesApplyToLookups(t *testing.T) {
 	// Case-escaped paths are unescaped before the gates see them.
 	if p, ok := server.ParseLookupForTest("/sumdb/sum.example/x/lookup/github.com/!burnt!sushi/toml@v1.6.0"); !ok || p != "github.com/BurntSushi/toml@v1.6.0" {
 		t.Errorf("parseLookup = %q, %v", p, ok)
+	}
+}
+
+// denyGreet is a gate that hides example.com/greet entirely, as an access
+// rule does for a caller outside its groups.
+type denyGreet struct{}
+
+func (denyGreet) Admit(ctx context.Context, req goproxy.Request) error {
+	if req.Module == "example.com/greet" {
+		return forbidden{"not found: " + req.String()}
+	}
+	return nil
+}
+
+func (denyGreet) FilterVersions(ctx context.Context, mod string, versions []string) ([]string, error) {
+	if mod == "example.com/greet" {
+		return nil, nil
+	}
+	return versions, nil
+}
+
+// A lookup the gates cannot parse must not reach a database: '#' and '?'
+// after a prerelease version passed the database's own syntax check, and
+// the forwarded URL then named a valid version of a hidden module.
+func TestLookupGatesCannotBeSidestepped(t *testing.T) {
+	// Without gates, the checksum database proxy refuses them itself.
+	for _, gates := range [][]server.Gate{{denyGreet{}}, nil} {
+		testLookupGates(t, newTestEnv(t, gates...))
+	}
+}
+
+func testLookupGates(t *testing.T, e *testEnv) {
+	t.Helper()
+	if err := e.up.Add("example.com/greet", "v1.2.0-rc.1", map[string]string{"go.mod": "module example.com/greet\n"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db := "/sumdb/" + testproxy.SumDBName
+	for _, p := range []string{
+		"/lookup/example.com/greet@v1.2.0-rc.1%23",
+		"/lookup/example.com/greet@v1.2.0-rc.1%3F",
+		"/lookup/example.com/greet@v1.2.0-rc.1%3Fx=1",
+		"/lookup/example.com/greet@v1.2.0-rc.1%23+incompatible",
+		"/lookup/example.com/greet@v1.2.0-rc.1%20",
+	} {
+		resp, body := do(t, "GET", e.srv.URL+db+p)
+		if resp.StatusCode != 400 || strings.Contains(body, "h1:") {
+			t.Errorf("lookup %s: %d %q, want 400", p, resp.StatusCode, body)
+		}
+	}
+	if n := e.up.Count(db + "/lookup/example.com/greet@v1.2.0-rc.1"); n != 0 {
+		t.Errorf("malformed lookups reached the database %d times", n)
 	}
 }

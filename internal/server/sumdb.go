@@ -22,8 +22,17 @@ func (s *Server) gatedLookups(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, ok := parseLookup(r.URL.Path)
+		if !ok && strings.Contains(r.URL.Path, "/lookup/") {
+			// Fail closed: a lookup the gates cannot read must not reach a
+			// database, which may read it differently (a '#' or '?' after
+			// the version is cut off when it is forwarded).
+			e := reqlog.From(r.Context())
+			e.Decision, e.Reason = "deny", "malformed checksum database lookup"
+			writeError(w, http.StatusBadRequest, "invalid checksum database lookup: want /lookup/<module>@<canonical version>")
+			return
+		}
 		if !ok {
-			next.ServeHTTP(w, r) // not a lookup, or malformed: the database answers
+			next.ServeHTTP(w, r) // not a lookup: tiles, latest, supported
 			return
 		}
 		e := reqlog.From(r.Context())
@@ -59,7 +68,7 @@ func parseLookup(p string) (goproxy.Request, bool) {
 		return goproxy.Request{}, false
 	}
 	vers, err := module.UnescapeVersion(escVers)
-	if err != nil || !semver.IsValid(vers) {
+	if err != nil || !semver.IsValid(vers) || module.CanonicalVersion(vers) != vers {
 		return goproxy.Request{}, false
 	}
 	return goproxy.Request{Module: mod, Version: vers, Kind: goproxy.KindInfo}, true

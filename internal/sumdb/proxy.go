@@ -49,10 +49,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "invalid checksum database lookup: want /lookup/<module>@<version>")
 			return
 		}
-		escMod, _, _ := strings.Cut(strings.TrimPrefix(path, "/lookup/"), "@")
+		escMod, escVers, _ := strings.Cut(strings.TrimPrefix(path, "/lookup/"), "@")
 		mod, err := module.UnescapePath(escMod)
 		if err != nil || strings.HasPrefix(mod, "-") {
 			httpError(w, http.StatusBadRequest, "invalid module path in checksum database lookup")
+			return
+		}
+		// Only a canonical version is forwarded: anything else (a '#' or
+		// '?' after it) would make the upstream URL say something else.
+		if vers, err := module.UnescapeVersion(escVers); err != nil || module.CanonicalVersion(vers) != vers {
+			httpError(w, http.StatusBadRequest, "invalid version in checksum database lookup")
 			return
 		}
 		if p.Private != nil && p.Private(mod) {
