@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb/dirhash"
@@ -330,6 +331,14 @@ func (s *Source) fetch(ctx context.Context, path, version string) (*download, er
 	}
 	if d.mod, err = os.ReadFile(out.GoMod); err != nil {
 		return nil, err
+	}
+	// go mod download does not check the module line: another spelling of
+	// a repository's path (lib.git for lib; other case on a host that
+	// ignores it) would serve its code under a name the access and policy
+	// rules do not cover. The go command refuses such a module in a build.
+	if declared := modfile.ModulePath(d.mod); declared != path {
+		s.log.Warn("private fetch: go.mod declares another module path; not served", "module", path, "version", version, "declared", declared)
+		return nil, fmt.Errorf("%w: %s@%s: its go.mod declares module path %q", upstream.ErrNotFound, path, version, declared)
 	}
 	if d.zipH1, err = dirhash.HashZip(out.Zip, dirhash.Hash1); err != nil {
 		return nil, fmt.Errorf("hashing downloaded zip: %w", err)

@@ -146,6 +146,24 @@ func TestListLatestDownload(t *testing.T) {
 
 // A module path on a host not on the list, and option-like arguments, are
 // refused before any child runs: the network sees no connection at all.
+// A VCS-qualified path (lib.git) names the same repository as lib, and go
+// mod download does not check the go.mod's module line: served, it would
+// hand lib's code to a caller whose access or policy rules cover only the
+// other spelling. The go command itself refuses such a module in a build.
+func TestOtherSpellingOfARepositoryRefused(t *testing.T) {
+	_, s := setup(t)
+	ctx := context.Background()
+	if _, err := s.Zip(ctx, "git.corp.test/lib.git", "v1.0.0"); !errors.Is(err, upstream.ErrNotFound) {
+		t.Errorf("zip of git.corp.test/lib.git: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Info(ctx, "git.corp.test/lib.git", "v1.1.0"); !errors.Is(err, upstream.ErrNotFound) {
+		t.Errorf("info of git.corp.test/lib.git: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Zip(ctx, "git.corp.test/lib", "v1.0.0"); err != nil {
+		t.Errorf("zip of git.corp.test/lib: %v", err)
+	}
+}
+
 func TestRefusedWithoutConnection(t *testing.T) {
 	g, s := setup(t)
 	before := g.Accepted()
