@@ -98,8 +98,37 @@ func NewAccess(rules []Rule, denyStatus int) (*Access, error) {
 }
 
 // Allowed reports whether id may see module mod, and which rule (1-based,
-// 0 for none) decided.
+// 0 for none) decided. A VCS-qualified path (corp.example.com/lib.git)
+// names the same repository as the plain one for the go command, so the
+// plain path's rule must allow it too.
 func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
+	ok, rule := a.allowed(id, mod)
+	if plain := unqualified(mod); ok && plain != mod {
+		return a.allowed(id, plain)
+	}
+	return ok, rule
+}
+
+// vcsSuffixes are the suffixes with which the go command takes a path
+// element as naming a repository directly (cmd/go's vcsPaths).
+var vcsSuffixes = []string{".bzr", ".fossil", ".git", ".hg", ".svn"}
+
+// unqualified drops the VCS suffix of the first element after the host
+// that has one: corp.example.com/lib.git/v2 becomes corp.example.com/lib/v2.
+func unqualified(mod string) string {
+	els := strings.Split(mod, "/")
+	for i := 1; i < len(els); i++ {
+		for _, suf := range vcsSuffixes {
+			if base, ok := strings.CutSuffix(els[i], suf); ok && base != "" {
+				els[i] = base
+				return strings.Join(els, "/")
+			}
+		}
+	}
+	return mod
+}
+
+func (a *Access) allowed(id *Identity, mod string) (bool, int) {
 	for i, r := range a.Rules {
 		if !slices.ContainsFunc(r.Modules, func(p string) bool { return MatchModule(p, mod) }) {
 			continue

@@ -148,3 +148,40 @@ func TestAccessSumDB(t *testing.T) {
 		}
 	}
 }
+
+// A VCS-qualified path (corp.example.com/secret.git) names the same
+// repository as corp.example.com/secret for the go command: the rule for
+// the plain path must decide it too, or its list and @latest reveal the
+// hidden repository's tags to a caller of a broader rule.
+func TestAccessVCSQualifiedPath(t *testing.T) {
+	a, _ := NewAccess([]Rule{
+		{Modules: []string{"corp.example.com/secret/**"}, Groups: []string{"security"}},
+		{Modules: []string{"corp.example.com/**"}, Groups: []string{"dev"}},
+	}, 0)
+	dev := &Identity{Name: "dev", Groups: []string{"dev"}}
+	sec := &Identity{Name: "sec", Groups: []string{"dev", "security"}}
+	for _, tt := range []struct {
+		id  *Identity
+		mod string
+		ok  bool
+	}{
+		{dev, "corp.example.com/secret.git", false},
+		{dev, "corp.example.com/secret.git/v2", false},
+		{dev, "corp.example.com/secret.hg/sub", false},
+		{dev, "corp.example.com/lib.git", true},
+		{dev, "corp.example.com/secret.gitx", true},
+		{sec, "corp.example.com/secret.git", true},
+	} {
+		for _, kind := range []goproxy.Kind{goproxy.KindList, goproxy.KindLatest} {
+			ctx := reqlog.With(WithIdentity(context.Background(), tt.id), &reqlog.Entry{})
+			err := a.Admit(ctx, goproxy.Request{Module: tt.mod, Kind: kind})
+			if (err == nil) != tt.ok {
+				t.Errorf("%s %s %s: %v, want allowed %v", tt.id.Name, tt.mod, kind, err, tt.ok)
+			}
+		}
+		vs, _ := a.FilterVersions(WithIdentity(context.Background(), tt.id), tt.mod, []string{"v1.0.0"})
+		if (len(vs) == 1) != tt.ok {
+			t.Errorf("FilterVersions %s %s = %v", tt.id.Name, tt.mod, vs)
+		}
+	}
+}
