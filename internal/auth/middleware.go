@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -87,6 +88,10 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		key = "token:" + id.Name // one bucket per token, however it is sent
 	case "anonymous":
 		key = "anonymous:" + e.Client // anonymous clients do not share one bucket
+		if ok && addr.Is6() {
+			// One IPv6 client holds a /64 and may pick any address in it.
+			key = "anonymous:" + netip.PrefixFrom(addr, 64).Masked().String()
+		}
 	}
 	if ok, wait := a.Limiter.Allow(key); !ok {
 		e.Decision, e.Reason = "deny", "rate limited"

@@ -402,3 +402,26 @@ func TestOIDCVerifiedTokenExpires(t *testing.T) {
 		t.Errorf("expired token accepted from the cache: %d", res.status)
 	}
 }
+
+// Anonymous clients are limited per address, and an IPv6 client holds a
+// whole /64: rotating addresses within it must not buy a fresh bucket.
+func TestAnonymousRateLimitPerIPv6Network(t *testing.T) {
+	opts := auth.Options{Anonymous: true, Limiter: ratelimit.New(0.001, 2), Logger: quietLogger()}
+	from := func(addr string) int {
+		r := req()
+		r.RemoteAddr = addr
+		return do(t, opts, r).status
+	}
+	if from("[2001:db8:1:2::1]:1000") != 200 || from("[2001:db8:1:2::2]:1000") != 200 {
+		t.Fatal("the first two requests (burst 2) were refused")
+	}
+	if st := from("[2001:db8:1:2:ffff::3]:1000"); st != 429 {
+		t.Errorf("third address of one /64: %d, want 429", st)
+	}
+	// Another /64, and IPv4 addresses, have their own buckets.
+	for _, a := range []string{"[2001:db8:1:3::1]:1000", "192.0.2.1:1", "192.0.2.2:1"} {
+		if st := from(a); st != 200 {
+			t.Errorf("%s: %d, want 200", a, st)
+		}
+	}
+}
