@@ -111,3 +111,20 @@ func TestListParsesLines(t *testing.T) {
 		t.Fatalf("List = %v, %v", list, err)
 	}
 }
+
+// An upstream URL may carry credentials (https://user:token@host); errors,
+// which go to the log, must not.
+func TestErrorsHideUpstreamPassword(t *testing.T) {
+	const secret = "s3cret-upstream-token"
+	for _, f := range []*fake{newFake(t, 503, "down"), newFake(t, 200, strings.Repeat("x", maxInfoSize+1))} {
+		base := strings.Replace(f.URL, "http://", "http://ci:"+secret+"@", 1)
+		c, err := ParseChain(base, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Info(context.Background(), "example.com/m", "v1.0.0")
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), f.Listener.Addr().String()) {
+			t.Errorf("error %q", err)
+		}
+	}
+}
