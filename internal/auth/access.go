@@ -98,15 +98,25 @@ func NewAccess(rules []Rule, denyStatus int) (*Access, error) {
 }
 
 // Allowed reports whether id may see module mod, and which rule (1-based,
-// 0 for none) decided. A VCS-qualified path (corp.example.com/lib.git)
-// names the same repository as the plain one for the go command, so the
-// plain path's rule must allow it too.
+// 0 for none) decided. Other spellings of mod's repository must be allowed
+// too, when a rule covers them: a VCS-qualified path (corp.example.com/lib.git)
+// names the plain one's repository for the go command, and most git hosts
+// ignore case (github.com/corp/Lib is github.com/corp/lib).
 func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
 	ok, rule := a.allowed(id, mod)
-	if plain := unqualified(mod); ok && plain != mod {
-		return a.allowed(id, plain)
+	if !ok {
+		return ok, rule
 	}
-	return ok, rule
+	plain := unqualified(mod)
+	for _, other := range []string{plain, strings.ToLower(mod), strings.ToLower(plain)} {
+		if other == mod {
+			continue
+		}
+		if ok, r := a.allowed(id, other); !ok && r > 0 {
+			return false, r
+		}
+	}
+	return true, rule
 }
 
 // vcsSuffixes are the suffixes with which the go command takes a path
@@ -116,6 +126,9 @@ var vcsSuffixes = []string{".bzr", ".fossil", ".git", ".hg", ".svn"}
 // unqualified drops the VCS suffix of the first element after the host
 // that has one: corp.example.com/lib.git/v2 becomes corp.example.com/lib/v2.
 func unqualified(mod string) string {
+	if !slices.ContainsFunc(vcsSuffixes, func(suf string) bool { return strings.Contains(mod, suf) }) {
+		return mod // the common case, without splitting
+	}
 	els := strings.Split(mod, "/")
 	for i := 1; i < len(els); i++ {
 		for _, suf := range vcsSuffixes {

@@ -150,8 +150,9 @@ func TestAccessSumDB(t *testing.T) {
 }
 
 // A VCS-qualified path (corp.example.com/secret.git) names the same
-// repository as corp.example.com/secret for the go command: the rule for
-// the plain path must decide it too, or its list and @latest reveal the
+// repository as corp.example.com/secret for the go command, and so does
+// corp.example.com/Secret on a host that ignores case: the rule for the
+// plain path must decide them too, or their list and @latest reveal the
 // hidden repository's tags to a caller of a broader rule.
 func TestAccessVCSQualifiedPath(t *testing.T) {
 	a, _ := NewAccess([]Rule{
@@ -171,6 +172,10 @@ func TestAccessVCSQualifiedPath(t *testing.T) {
 		{dev, "corp.example.com/lib.git", true},
 		{dev, "corp.example.com/secret.gitx", true},
 		{sec, "corp.example.com/secret.git", true},
+		{dev, "corp.example.com/Secret", false},
+		{dev, "corp.example.com/SECRET.git/v2", false},
+		{dev, "corp.example.com/Lib", true},
+		{sec, "corp.example.com/Secret", true},
 	} {
 		for _, kind := range []goproxy.Kind{goproxy.KindList, goproxy.KindLatest} {
 			ctx := reqlog.With(WithIdentity(context.Background(), tt.id), &reqlog.Entry{})
@@ -182,6 +187,14 @@ func TestAccessVCSQualifiedPath(t *testing.T) {
 		vs, _ := a.FilterVersions(WithIdentity(context.Background(), tt.id), tt.mod, []string{"v1.0.0"})
 		if (len(vs) == 1) != tt.ok {
 			t.Errorf("FilterVersions %s %s = %v", tt.id.Name, tt.mod, vs)
+		}
+	}
+	// A spelling no rule covers does not count: rules may name the
+	// qualified or mixed-case path alone.
+	b, _ := NewAccess([]Rule{{Modules: []string{"gitlab.corp.example/team/lib.git", "github.com/BurntSushi/**"}, Groups: []string{"dev"}}}, 0)
+	for _, mod := range []string{"gitlab.corp.example/team/lib.git", "github.com/BurntSushi/toml"} {
+		if ok, _ := b.Allowed(dev, mod); !ok {
+			t.Errorf("%s refused under a rule that names it", mod)
 		}
 	}
 }
