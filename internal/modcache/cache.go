@@ -279,6 +279,11 @@ func parseInfo(data []byte, want string) (*Info, error) {
 	if want != "" && info.Version != want {
 		return nil, &InvalidError{Msg: fmt.Sprintf(".info is for %s, not %s", info.Version, want)}
 	}
+	// The protocol's .info always has the commit time; a stored one is
+	// served for good, so one without is refused like any other junk.
+	if info.Time.IsZero() {
+		return nil, &InvalidError{Msg: fmt.Sprintf(".info of %s has no time", info.Version)}
+	}
 	return &info, nil
 }
 
