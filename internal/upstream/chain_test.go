@@ -111,3 +111,34 @@ func TestListParsesLines(t *testing.T) {
 		t.Fatalf("List = %v, %v", list, err)
 	}
 }
+
+// As with the go command, a redirect from https to plain http is refused:
+// it would hand whoever sits on the path what https was chosen to protect.
+// Redirects that stay on https (to another host too) are followed.
+func TestRedirectDowngradeRefused(t *testing.T) {
+	plain := newFake(t, 200, "module plain\n")
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/example.com/m/@v/v1.0.0.mod":
+			http.Redirect(w, r, plain.URL+r.URL.Path, http.StatusFound)
+		case "/example.com/m/@v/v1.1.0.mod":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		default:
+			io.WriteString(w, "module secure\n")
+		}
+	}))
+	defer secure.Close()
+	p, err := NewProxy(secure.URL, secure.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := p.GoMod(context.Background(), "example.com/m", "v1.0.0"); err == nil || !strings.Contains(err.Error(), "insecure") {
+		t.Errorf("https→http redirect: %q, %v; want it refused", data, err)
+	}
+	if plain.hits.Load() != 0 {
+		t.Error("the plain http server was contacted")
+	}
+	if data, err := p.GoMod(context.Background(), "example.com/m", "v1.1.0"); err != nil || string(data) != "module secure\n" {
+		t.Errorf("https→https redirect: %q, %v", data, err)
+	}
+}
