@@ -89,6 +89,15 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	if err != nil {
 		return nil, err
 	}
+	// Temporary files of writes a crash cut short: never served, but they
+	// take space. The walk covers the whole store, so it runs aside.
+	go func() {
+		if n, err := store.RemoveStaleTemp(time.Hour); err != nil {
+			log.Warn("removing temporary files left by an earlier crash", "err", err)
+		} else if n > 0 {
+			log.Info("removed temporary files left by an earlier crash", "files", n)
+		}
+	}()
 	stateDir := filepath.Join(dataDir, ".gatehouse")
 	client := &http.Client{Transport: upstreamTransport()}
 	chain, err := upstream.ParseChain(string(cfg.Upstream), client)

@@ -246,3 +246,21 @@ func TestUpstreamGarbageListAndLatest(t *testing.T) {
 		t.Errorf("@latest junk: err = %v, want InvalidError", err)
 	}
 }
+
+// Zips staged by a process that died mid-fetch are removed at the next
+// start; a fresh one (another process's fetch under way) and other files stay.
+func TestStaleStagedZipsRemovedAtStart(t *testing.T) {
+	tmp := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for name, mtime := range map[string]time.Time{"zip-crashed": old, "zip-fetching": time.Now(), "other": old} {
+		p := filepath.Join(tmp, name)
+		os.WriteFile(p, []byte("PK"), 0o600)
+		os.Chtimes(p, mtime, mtime)
+	}
+	newEnv(t, func(o *modcache.Options) { o.TempDir, o.Timeout = tmp, time.Minute })
+	for name, want := range map[string]bool{"zip-crashed": false, "zip-fetching": true, "other": true} {
+		if _, err := os.Stat(filepath.Join(tmp, name)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
+		}
+	}
+}
