@@ -129,3 +129,41 @@ func TestDeadUpstreamErrorsRevealNoHost(t *testing.T) {
 		}
 	}
 }
+
+// Credentials in an upstream URL (https://user:password@host) never reach
+// a log line or an error body, whatever the upstream answers.
+func TestUpstreamPasswordNotLogged(t *testing.T) {
+	const password = "s3cret-pw"
+	status := http.StatusInternalServerError
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/example.com/m/@v/v1.0.0.info" {
+			w.Write(bytes.Repeat([]byte(" "), 2<<20)) // too large
+			return
+		}
+		http.Error(w, "down", status)
+	}))
+	defer up.Close()
+	chain, err := upstream.ParseChain(strings.Replace(up.URL, "http://", "http://gatehouse:"+password+"@", 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, logs := serverWith(t, store, modcache.Route{Name: "public", Source: chain})
+	for _, p := range []string{"/example.com/m/@v/v1.0.0.info", "/example.com/m/@v/v1.1.0.info", "/example.com/m/@v/list", "/example.com/m/@latest"} {
+		resp, body := do(t, "GET", srv.URL+p)
+		if resp.StatusCode < 500 || strings.Contains(body, password) {
+			t.Errorf("%s: %d %q", p, resp.StatusCode, body)
+		}
+	}
+	status = http.StatusNotFound
+	do(t, "GET", srv.URL+"/example.com/m/@v/v1.2.0.info")
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("the upstream's password is in the log:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "larger than") {
+		t.Errorf("log does not say what failed:\n%s", logs)
+	}
+}

@@ -22,6 +22,7 @@ const (
 // Proxy is one GOPROXY-protocol server.
 type Proxy struct {
 	base   string // without trailing slash
+	shown  string // base without its password, for errors and logs
 	client *http.Client
 }
 
@@ -34,7 +35,7 @@ func NewProxy(base string, client *http.Client) (*Proxy, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &Proxy{base: strings.TrimSuffix(base, "/"), client: noDowngrade(client)}, nil
+	return &Proxy{base: strings.TrimSuffix(base, "/"), shown: strings.TrimSuffix(u.Redacted(), "/"), client: noDowngrade(client)}, nil
 }
 
 // noDowngrade returns a copy of client that, as the go command does, never
@@ -96,7 +97,7 @@ func (p *Proxy) get(ctx context.Context, path string) (io.ReadCloser, error) {
 		defer resp.Body.Close()
 		line, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		first, _, _ := strings.Cut(string(line), "\n")
-		return nil, &StatusError{URL: u, Status: resp.StatusCode, Body: strings.TrimSpace(first)}
+		return nil, &StatusError{URL: p.shown + path, Status: resp.StatusCode, Body: strings.TrimSpace(first)}
 	}
 	return resp.Body, nil
 }
@@ -109,10 +110,10 @@ func (p *Proxy) getSmall(ctx context.Context, path string, limit int64) ([]byte,
 	defer body.Close()
 	data, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s%s: %w", p.base, path, err)
+		return nil, fmt.Errorf("%s%s: %w", p.shown, path, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s%s: response larger than %d bytes", p.base, path, limit)
+		return nil, fmt.Errorf("%s%s: response larger than %d bytes", p.shown, path, limit)
 	}
 	return data, nil
 }
