@@ -184,6 +184,10 @@ func TestUpstreamGarbageRefused(t *testing.T) {
 			w.Header().Set("Content-Length", "100000")
 			w.Write(goodZip)
 		}, "reading zip", false},
+		{"zip longer than its Content-Length", goproxy.KindZip, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			w.Write(bytes.Repeat(goodZip, 100))
+		}, "zip", false}, // the client sees a short or broken body
 		{"zip headers then nothing", goproxy.KindZip, hang, "", true},
 	}
 	for _, tt := range tests {
