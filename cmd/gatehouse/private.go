@@ -79,11 +79,11 @@ func (p *privateSetup) ownSumDB(cache *modcache.Cache, log *slog.Logger) *sumdb.
 // tree head) and starts the direct source for private modules.
 func setupPrivate(cfg *config.Serve, stateDir string, public *verify.SumDB, log *slog.Logger) (*privateSetup, error) {
 	if string(cfg.OwnSumDB) == sumDBName(string(cfg.SumDB)) {
-		return nil, fmt.Errorf("own-sumdb %q must differ from the public checksum database's name", cfg.OwnSumDB)
+		return nil, &config.Error{Key: "own-sumdb", Err: fmt.Errorf("%q must differ from the public checksum database's name", cfg.OwnSumDB)}
 	}
 	skey, vkey, err := sumdb.LoadOrCreateKey(ownKeyFile(cfg), string(cfg.OwnSumDB))
 	if err != nil {
-		return nil, err
+		return nil, &config.Error{Key: "own-sumdb-key", Err: err}
 	}
 	own, dropped, err := sumdb.OpenLog(filepath.Join(stateDir, "own-sumdb", string(cfg.OwnSumDB)), skey)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,14 +42,12 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 
 	acc, err := buildAccess(ctx, cfg, log, env.stdout)
 	if err != nil {
-		log.Error("cannot start", "err", err)
-		return 1
+		return startFailed(env, log, err)
 	}
 	defer acc.Close(log)
 	srv, err := buildServer(ctx, cfg, log, acc)
 	if err != nil {
-		log.Error("cannot start", "err", err)
-		return 1
+		return startFailed(env, log, err)
 	}
 	ln, err := net.Listen("tcp", string(cfg.Listen))
 	if err != nil {
@@ -66,6 +65,19 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	return 0
 }
 
+// startFailed reports why serve cannot start: a setting whose value turned
+// out bad only when used (a file that does not parse, a CIDR) is a usage
+// error, one line naming the key and exit 2, like those Validate finds.
+func startFailed(env *cmdEnv, log *slog.Logger, err error) int {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
+		return 2
+	}
+	log.Error("cannot start", "err", err)
+	return 1
+}
+
 // buildServer wires storage, upstream, verification and cache into a server;
 // acc may be nil: no access control (tests).
 func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server.Server, error) {
@@ -77,6 +89,15 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	if err != nil {
 		return nil, err
 	}
+	// Temporary files of writes a crash cut short: never served, but they
+	// take space. The walk covers the whole store, so it runs aside.
+	go func() {
+		if n, err := store.RemoveStaleTemp(time.Hour); err != nil {
+			log.Warn("removing temporary files left by an earlier crash", "err", err)
+		} else if n > 0 {
+			log.Info("removed temporary files left by an earlier crash", "files", n)
+		}
+	}()
 	stateDir := filepath.Join(dataDir, ".gatehouse")
 	client := &http.Client{Transport: upstreamTransport()}
 	chain, err := upstream.ParseChain(string(cfg.Upstream), client)
@@ -124,7 +145,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	if cfg.Policy != "" {
 		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
 		if err != nil {
-			return nil, err
+			return nil, &config.Error{Key: "policy", Err: err}
 		}
 		gates = append(gates, enf)
 	}

@@ -47,17 +47,17 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 	if a.TLSCert != "" {
 		tc, err := tlsconf.Server(tlsconf.Options{CertFile: string(a.TLSCert), KeyFile: string(a.TLSKey), ClientCA: string(a.ClientCA), Logger: log})
 		if err != nil {
-			return nil, err
+			return nil, &config.Error{Key: "tls-cert", Err: err}
 		}
 		p.TLS = tc
 	}
 	opts := auth.Options{Anonymous: bool(a.AllowAnonymous), Logger: log}
 	var err error
 	if opts.AllowedNetworks, err = auth.ParseNetworks(a.AllowedNetworks); err != nil {
-		return nil, fmt.Errorf("allowed-networks: %w", err)
+		return nil, &config.Error{Key: "allowed-networks", Err: err}
 	}
 	if opts.TrustedProxies, err = auth.ParseNetworks(a.TrustedProxies); err != nil {
-		return nil, fmt.Errorf("trusted-proxies: %w", err)
+		return nil, &config.Error{Key: "trusted-proxies", Err: err}
 	}
 	var tokens []auth.TokenEntry
 	for _, t := range a.Tokens {
@@ -115,7 +115,7 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 		}
 		l, err := audit.Open(ao)
 		if err != nil {
-			return nil, err
+			return nil, &config.Error{Key: "audit-file", Err: err}
 		}
 		p.audit = l
 		p.OnDone = func(e *reqlog.Entry) {

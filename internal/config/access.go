@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 )
 
@@ -104,17 +105,30 @@ func (a *Access) validate() error {
 	if a.ClientCA != "" && a.TLSCert == "" {
 		return bad("client-ca", "mutual TLS needs tls-cert and tls-key too")
 	}
+	for _, f := range []struct{ key, file string }{{"tls-cert", string(a.TLSCert)}, {"tls-key", string(a.TLSKey)}, {"client-ca", string(a.ClientCA)}} {
+		if f.file != "" {
+			if _, err := os.Stat(f.file); err != nil {
+				return bad(f.key, "cannot read %s", f.file)
+			}
+		}
+	}
 	if len(a.ClientCerts) > 0 && a.ClientCA == "" {
 		return bad("client_cert", "client certificates need client-ca")
 	}
-	if a.RateLimit < 0 || a.RateBurst < 0 {
+	if a.RateLimit < 0 {
 		return bad("rate-limit", "must not be negative")
+	}
+	if a.RateBurst < 0 {
+		return bad("rate-burst", "must not be negative")
 	}
 	if a.DenyStatus != 404 && a.DenyStatus != 403 {
 		return bad("deny-status", "%d is not 404 or 403", a.DenyStatus)
 	}
-	if a.AuditMaxSize < 0 || a.AuditMaxFiles < 0 {
+	if a.AuditMaxSize < 0 {
 		return bad("audit-max-size", "must not be negative")
+	}
+	if a.AuditMaxFiles < 0 {
+		return bad("audit-max-files", "must not be negative")
 	}
 	names := map[string]bool{}
 	for i, t := range a.Tokens {

@@ -83,8 +83,10 @@ func (c *Serve) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return &Error{Key: key, Err: fmt.Errorf(format, args...)}
 	}
-	if _, _, err := net.SplitHostPort(string(c.Listen)); err != nil {
+	if _, port, err := net.SplitHostPort(string(c.Listen)); err != nil {
 		return bad("listen", "%q is not host:port", c.Listen)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		return bad("listen", "%q has an invalid port", c.Listen)
 	}
 	if c.Data == "" {
 		return bad("data", "must not be empty")

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -80,13 +81,32 @@ func New(opts Options) (*Cache, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.TempDir == "" {
+	ownTemp := opts.TempDir != ""
+	if !ownTemp {
 		opts.TempDir = os.TempDir()
 	}
 	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
 		return nil, err
 	}
+	if ownTemp {
+		removeStaleZips(opts.TempDir, opts.Timeout)
+	}
 	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches)}, nil
+}
+
+// removeStaleZips removes staged zips that a process which died mid-fetch
+// left in dir (up to 500 MiB each). A fetch ends within the timeout, so a
+// zip older than that is no one's, even with another process sharing dir.
+func removeStaleZips(dir string, timeout time.Duration) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), zipTempPrefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > timeout {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Route returns the route of a module path.
@@ -278,6 +298,11 @@ func parseInfo(data []byte, want string) (*Info, error) {
 	}
 	if want != "" && info.Version != want {
 		return nil, &InvalidError{Msg: fmt.Sprintf(".info is for %s, not %s", info.Version, want)}
+	}
+	// The protocol's .info always has the commit time; a stored one is
+	// served for good, so one without is refused like any other junk.
+	if info.Time.IsZero() {
+		return nil, &InvalidError{Msg: fmt.Sprintf(".info of %s has no time", info.Version)}
 	}
 	return &info, nil
 }

@@ -73,6 +73,9 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 	return h1, nil
 }
 
+// zipTempPrefix names zips staged in TempDir while they are checked.
+const zipTempPrefix = "zip-"
+
 // downloadZip streams the zip to a temp file (never into memory), enforcing
 // the size limit, and checks it with x/mod's zip.CheckZip. It returns the
 // open file and its h1 hash.
@@ -82,7 +85,7 @@ func (c *Cache) downloadZip(ctx context.Context, route Route, modPath, version s
 		return nil, "", upstreamErr(err)
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(c.opts.TempDir, "zip-")
+	tmp, err := os.CreateTemp(c.opts.TempDir, zipTempPrefix)
 	if err != nil {
 		return nil, "", &StorageError{err}
 	}

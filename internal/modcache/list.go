@@ -26,7 +26,7 @@ func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, err
 		return list, nil
 	})
 	if err == nil {
-		return cleanList(v.([]string)), FromUpstream, nil
+		return cleanList(modPath, v.([]string)), FromUpstream, nil
 	}
 	stored, serr := c.storedVersions(ctx, modPath)
 	if serr != nil || len(stored) == 0 {
@@ -45,11 +45,13 @@ func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, err
 }
 
 // cleanList keeps canonical semantic versions, sorted, without duplicates.
-func cleanList(list []string) []string {
+// A version too long for any request to name (an upstream's junk) goes too.
+func cleanList(modPath string, list []string) []string {
 	seen := map[string]bool{}
 	out := []string{}
+	room := goproxy.MaxPathLen - len("/"+modPath+"/@v/.info")
 	for _, v := range list {
-		if semver.IsValid(v) && module.CanonicalVersion(v) == v && !seen[v] {
+		if len(v) <= room && semver.IsValid(v) && module.CanonicalVersion(v) == v && !seen[v] {
 			seen[v] = true
 			out = append(out, v)
 		}

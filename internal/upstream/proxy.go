@@ -22,7 +22,7 @@ const (
 // Proxy is one GOPROXY-protocol server.
 type Proxy struct {
 	base   string // without trailing slash
-	shown  string // base without its password, for errors (they are logged)
+	shown  string // base without its password, for errors and logs
 	client *http.Client
 }
 
@@ -35,7 +35,28 @@ func NewProxy(base string, client *http.Client) (*Proxy, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &Proxy{base: strings.TrimSuffix(base, "/"), shown: strings.TrimSuffix(u.Redacted(), "/"), client: client}, nil
+	return &Proxy{base: strings.TrimSuffix(base, "/"), shown: strings.TrimSuffix(u.Redacted(), "/"), client: noDowngrade(client)}, nil
+}
+
+// noDowngrade returns a copy of client that, as the go command does, never
+// follows a redirect from https to plain http: that would hand whoever is
+// on the path the bytes (and credentials) https was chosen to protect.
+func noDowngrade(client *http.Client) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("redirected from secure URL %s to insecure URL %s", via[len(via)-1].URL.Redacted(), req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // URL returns the proxy's base URL.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -141,5 +142,33 @@ func TestKnownKeyMatchesGoCommand(t *testing.T) {
 	}
 	if !strings.Contains(string(src), `"`+verify.KnownKeys["sum.golang.org"]+`"`) {
 		t.Fatalf("KnownKeys[sum.golang.org] = %q is not the go command's key", verify.KnownKeys["sum.golang.org"])
+	}
+}
+
+// A checksum database that answers with garbage (an HTML page for every
+// path, a note signed by nobody) verifies nothing: the hash is refused as
+// unverified, with no panic.
+func TestSumDBGarbageRefused(t *testing.T) {
+	up := testproxy.New(t)
+	zh, _ := trueHashes(t, up, "example.com/hello", "v1.0.0")
+	for name, body := range map[string]string{
+		"html":          "<!DOCTYPE html><html><body>Sign in</body></html>\n",
+		"unsigned note": "go.sum database tree\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— someone ZmFrZQ==\n",
+		"empty":         "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
+			defer garbage.Close()
+			c, err := verify.NewSumDB(verify.SumDBOptions{Key: up.GOSUMDB(), URL: garbage.URL, StateDir: t.TempDir(),
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Check(context.Background(), "example.com/hello", "v1.0.0", zh)
+			var ue *verify.UnverifiedError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %v, want UnverifiedError", err)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
@@ -211,4 +212,32 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// RemoveStaleTemp removes temporary files older than age, left by a
+// process that died mid-Put (they are never served, but take space). A
+// Put finishes in far less than age, so no write under way is touched,
+// even by another process sharing the directory. It returns how many it
+// removed; it walks the whole store, so callers run it in the background.
+func (s *Store) RemoveStaleTemp(age time.Duration) (int, error) {
+	cutoff := time.Now().Add(-age)
+	removed := 0
+	err := iofs.WalkDir(s.root.FS(), ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, iofs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if d.IsDir() || !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			if s.root.Remove(filepath.FromSlash(p)) == nil {
+				removed++
+			}
+		}
+		return nil
+	})
+	return removed, err
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
@@ -83,5 +84,37 @@ func TestTempFilesHidden(t *testing.T) {
 	}
 	if _, err := s.Open(context.Background(), "m/@v/"+tmpPrefix+"abc"); err == nil {
 		t.Error("Open served a temp file")
+	}
+}
+
+// Temporary files a crashed process left are removed once old enough;
+// fresh ones (a Put under way, perhaps by another process) and objects stay.
+func TestRemoveStaleTemp(t *testing.T) {
+	dir := t.TempDir()
+	vdir := filepath.Join(dir, "example.com", "m", "@v")
+	os.MkdirAll(vdir, 0o755)
+	old := time.Now().Add(-2 * time.Hour)
+	for name, mtime := range map[string]time.Time{
+		tmpPrefix + "crashed": old, tmpPrefix + "writing": time.Now(), "v1.0.0.mod": old,
+	} {
+		p := filepath.Join(vdir, name)
+		os.WriteFile(p, []byte("x"), 0o644)
+		os.Chtimes(p, mtime, mtime)
+	}
+	os.WriteFile(filepath.Join(dir, tmpPrefix+"top"), nil, 0o644)
+	os.Chtimes(filepath.Join(dir, tmpPrefix+"top"), old, old)
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := s.RemoveStaleTemp(time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveStaleTemp = %d, %v; want 2", n, err)
+	}
+	for name, want := range map[string]bool{tmpPrefix + "crashed": false, tmpPrefix + "writing": true, "v1.0.0.mod": true} {
+		if _, err := os.Stat(filepath.Join(vdir, name)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
+		}
 	}
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+)
+
+// badServeValues has, for every key of serve, values that must be refused
+// at start. A new key without an entry fails TestEveryServeKeyRefusesBadValues,
+// so each setting gets its bad-input check written down.
+var badServeValues = map[string][]string{
+	"listen":                        {"nope", "127.0.0.1:99999"},
+	"data":                          {""},
+	"upstream":                      {"", "ftp://x", "https://a,direct"},
+	"sumdb":                         {"", "sum.example.com"},
+	"sumdb-url":                     {"::nope", "ftp://x"},
+	"nosumdb":                       {"/abs"},
+	"upstream-timeout":              {"soon", "0s", "-1s"},
+	"max-upstream-fetches":          {"x", "0", "-1"},
+	"max-zip-size":                  {"x", "0", "600000000"},
+	"log-format":                    {"xml"},
+	"log-level":                     {"loud"},
+	"shutdown-timeout":              {"soon", "-1s"},
+	"policy":                        {"@missing", "@garbage"},
+	"policy-poll":                   {"soon", "-1s"},
+	"private":                       {"/abs"},
+	"private-hosts":                 {"nodot", "a.example:x"},
+	"private-timeout":               {"soon", "0s"},
+	"private-fetches":               {"0", "1000"},
+	"private-ssh-key":               {"@missing"},
+	"private-ssh-known-hosts":       {"@missing"},
+	"private-git-credential-helper": {"a\nb"},
+	"own-sumdb":                     {"", "has space", "sum.golang.org"},
+	"own-sumdb-key":                 {"@garbage"},
+	"tls-cert":                      {"@missing"},
+	"tls-key":                       {"@missing"},
+	"client-ca":                     {"@missing"},
+	"allow-anonymous":               {"maybe"},
+	"allowed-networks":              {"notacidr"},
+	"trusted-proxies":               {"notacidr"},
+	"rate-limit":                    {"x", "-1"},
+	"rate-burst":                    {"x", "-1"},
+	"deny-status":                   {"500"},
+	"audit-file":                    {"@missing"},
+	"audit-max-size":                {"x", "-1"},
+	"audit-max-files":               {"x", "-1"},
+	"audit-stdout":                  {"maybe"},
+}
+
+// Every serve key with a bad value: exit 2 and one line naming the key,
+// before anything listens.
+func TestEveryServeKeyRefusesBadValues(t *testing.T) {
+	for _, k := range config.DefaultServe().Keys() {
+		vals, ok := badServeValues[k.Name]
+		if !ok {
+			t.Errorf("key %q has no bad values in badServeValues", k.Name)
+			continue
+		}
+		for _, v := range vals {
+			var extra []string
+			switch v {
+			case "@missing": // a file in a directory that does not exist
+				v = filepath.Join(t.TempDir(), "missing", "file")
+			case "@garbage": // a file that is not what the key wants
+				v = filepath.Join(t.TempDir(), "garbage")
+				if err := os.WriteFile(v, []byte("[[[ not this\x00\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if k.Name == "tls-cert" || k.Name == "tls-key" {
+				// Both are needed; the other one is fine.
+				pair := filepath.Join(t.TempDir(), "pair.pem")
+				os.WriteFile(pair, []byte("not PEM\n"), 0o600)
+				extra = []string{"--tls-cert=" + pair, "--tls-key=" + pair}
+			}
+			args := append([]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, extra...)
+			args = append(args, "--"+k.Name+"="+v)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var out, errb bytes.Buffer
+			e := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+			code := runMain(ctx, e, args)
+			cancel()
+			// Info lines may come first (serve logs its own checksum log's
+			// key before the policy is read); the error is the last line.
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			msg := lines[len(lines)-1]
+			if code != 2 || !strings.HasPrefix(msg, "gatehouse serve: ") || !strings.Contains(msg, k.Name) {
+				t.Errorf("--%s=%q: exit %d, want 2 and one line naming the key; got %q", k.Name, v, code, msg)
+			}
+		}
+	}
+}
