@@ -107,16 +107,27 @@ func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
 	if !ok {
 		return ok, rule
 	}
-	plain := unqualified(mod)
-	for _, other := range []string{plain, strings.ToLower(mod), strings.ToLower(plain)} {
-		if other == mod {
-			continue
-		}
+	for _, other := range OtherSpellings(mod) {
 		if ok, r := a.allowed(id, other); !ok && r > 0 {
 			return false, r
 		}
 	}
 	return true, rule
+}
+
+// OtherSpellings returns the canonical spellings of mod's repository other
+// than mod itself, without repeats: mod without its VCS suffix, lower-cased,
+// and both. The go command fetches the same repository for each of them
+// (most git hosts ignore case), so a rule written for one covers them all.
+func OtherSpellings(mod string) []string {
+	plain := unqualified(mod)
+	var out []string
+	for _, other := range []string{plain, strings.ToLower(mod), strings.ToLower(plain)} {
+		if other != mod && !slices.Contains(out, other) {
+			out = append(out, other)
+		}
+	}
+	return out
 }
 
 // vcsSuffixes are the suffixes with which the go command takes a path

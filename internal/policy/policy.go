@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +78,9 @@ type Decision struct {
 	Reason string // the rule's reason
 	Detail string // what the rule's conditions found, e.g. "published 2h ago"
 	DryRun bool   // a deny that is to be logged, not enforced
+	// Spelling is the other spelling of the module path that the deciding
+	// rule matched (github.com/x/y for github.com/X/Y.git); "": as asked.
+	Spelling string
 
 	// Unknown lists the conditions that could not be evaluated (offline
 	// explain); the rules that needed them were treated as not matching.
@@ -112,7 +116,38 @@ func (d Decision) Text() string {
 // when no authentication is configured: group rules do not match). It
 // returns an error only when a fact it needs cannot be had (the network),
 // not for facts that are ErrUnknown.
+//
+// The other spellings of the module's repository (auth.OtherSpellings) are
+// decided too, with the facts of modPath; a deny by a rule that names such
+// a spelling wins over the decision for modPath as asked, so that asking
+// for github.com/X/Y.git does not dodge a rule for github.com/x/y.
 func (p *Policy) Decide(ctx context.Context, facts Facts, id *auth.Identity, modPath, version string) (Decision, error) {
+	d, _, err := p.decide(ctx, facts, id, modPath, version)
+	if err != nil {
+		return Decision{}, err
+	}
+	for _, other := range auth.OtherSpellings(modPath) {
+		o, named, err := p.decide(ctx, pinnedFacts{facts, modPath}, id, other, version)
+		if err != nil {
+			return Decision{}, err
+		}
+		for _, u := range o.Unknown {
+			if !slices.Contains(d.Unknown, u) {
+				d.Unknown = append(d.Unknown, u)
+			}
+		}
+		if named && stricter(o, d) {
+			o.Spelling, o.Unknown = other, d.Unknown
+			d = o
+		}
+	}
+	return d, nil
+}
+
+// decide is Decide for one spelling; named reports whether the deciding
+// rule looks at the module path (a rule for every module decides every
+// spelling alike, so only the path as asked counts for it).
+func (p *Policy) decide(ctx context.Context, facts Facts, id *auth.Identity, modPath, version string) (d Decision, named bool, err error) {
 	var unknown []string
 	for _, r := range p.Rules {
 		ok, detail, err := r.match(ctx, p, facts, id, modPath, version)
@@ -121,34 +156,79 @@ func (p *Policy) Decide(ctx context.Context, facts Facts, id *auth.Identity, mod
 			continue
 		}
 		if err != nil {
-			return Decision{}, err
+			return Decision{}, false, err
 		}
 		if ok {
 			return Decision{Allow: r.Allow, Rule: r.Name, Line: r.Line, Reason: r.Reason, Detail: detail,
-				DryRun: !r.Allow && (p.DryRun || r.DryRun), Unknown: unknown}, nil
+				DryRun: !r.Allow && (p.DryRun || r.DryRun), Unknown: unknown}, r.namesModules(), nil
 		}
 	}
 	return Decision{Allow: p.DefaultAllow, Rule: "default", Line: p.DefaultLine, Reason: p.DefaultReason,
-		DryRun: !p.DefaultAllow && p.DryRun, Unknown: unknown}, nil
+		DryRun: !p.DefaultAllow && p.DryRun, Unknown: unknown}, false, nil
+}
+
+// stricter reports whether o refuses more than d: a deny over an allow,
+// an enforced deny over a dry-run one.
+func stricter(o, d Decision) bool {
+	return !o.Allow && (d.Allow || d.DryRun && !o.DryRun)
+}
+
+// pinnedFacts answers with the facts of one module path whatever path is
+// asked: another spelling is decided with the facts of the path requested.
+type pinnedFacts struct {
+	Facts
+	modPath string
+}
+
+func (f pinnedFacts) Published(ctx context.Context, _, version string) (time.Time, error) {
+	return f.Facts.Published(ctx, f.modPath, version)
+}
+
+func (f pinnedFacts) Retracted(ctx context.Context, _, version string) (bool, string, error) {
+	return f.Facts.Retracted(ctx, f.modPath, version)
 }
 
 // DecideModule decides for a whole module (its version list and @latest)
 // when that is possible without a version: the first rule that could
-// apply to the caller must not depend on the version. It returns false
-// when the versions have to be decided one by one.
+// apply to the caller must not depend on the version, for the path as
+// asked and for its other spellings (as in Decide). It returns false when
+// the versions have to be decided one by one.
 func (p *Policy) DecideModule(id *auth.Identity, modPath string) (Decision, bool) {
+	d, _, ok := p.decideModule(id, modPath)
+	if !ok {
+		return Decision{}, false
+	}
+	for _, other := range auth.OtherSpellings(modPath) {
+		o, named, ok := p.decideModule(id, other)
+		if !ok {
+			return Decision{}, false
+		}
+		if named && stricter(o, d) {
+			o.Spelling = other
+			d = o
+		}
+	}
+	return d, true
+}
+
+func (p *Policy) decideModule(id *auth.Identity, modPath string) (Decision, bool, bool) {
 	for _, r := range p.Rules {
 		if !r.matchModule(id, modPath) || !r.couldMatch(p, modPath) {
 			continue
 		}
 		if r.versionDependent() {
-			return Decision{}, false
+			return Decision{}, false, false
 		}
 		return Decision{Allow: r.Allow, Rule: r.Name, Line: r.Line, Reason: r.Reason,
-			DryRun: !r.Allow && (p.DryRun || r.DryRun)}, true
+			DryRun: !r.Allow && (p.DryRun || r.DryRun)}, r.namesModules(), true
 	}
 	return Decision{Allow: p.DefaultAllow, Rule: "default", Line: p.DefaultLine, Reason: p.DefaultReason,
-		DryRun: !p.DefaultAllow && p.DryRun}, true
+		DryRun: !p.DefaultAllow && p.DryRun}, false, true
+}
+
+// namesModules reports whether the rule's match depends on the module path.
+func (r *Rule) namesModules() bool {
+	return r.Modules != nil || r.ModuleVersions != nil || r.Vulnerable != nil
 }
 
 func (r *Rule) matchModule(id *auth.Identity, modPath string) bool {

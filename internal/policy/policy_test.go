@@ -381,3 +381,138 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// Another spelling of a module's repository (a case variant, or the path
+// with a VCS suffix) must not dodge a rule written for the canonical one.
+func TestDecideOtherSpellings(t *testing.T) {
+	p := mustParse(t, `
+[[rule]]
+name = "old-lib"
+modules = ["example.com/lib"]
+versions = "<1.3.0"
+action = "deny"
+reason = "too old"
+[[rule]]
+name = "banned"
+modules = ["example.com/banned"]
+action = "deny"
+reason = "banned"
+[[rule]]
+name = "git-only"
+modules = ["example.com/gitonly.git"]
+action = "deny"
+reason = "named with .git"
+[[rule]]
+name = "mixed"
+modules = ["example.com/Mixed"]
+action = "allow"
+[[rule]]
+name = "incident"
+module_versions = ["example.com/inc@v1.0.0"]
+action = "deny"
+reason = "incident"
+[[rule]]
+name = "trial"
+modules = ["example.com/trial"]
+action = "deny"
+reason = "trying"
+dry_run = true
+[[rule]]
+name = "cool-down"
+min_age = "72h"
+action = "deny"
+reason = "too new"
+`)
+	old := time.Now().Add(-1000 * time.Hour)
+	tests := []struct {
+		mod, v   string
+		want     string // action and rule
+		spelling string // the spelling the deciding rule matched, if not mod
+	}{
+		{"example.com/lib", "v1.2.0", "deny old-lib", ""},
+		{"example.com/Lib", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/lib.git", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/LIB.git", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/lib.hg", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/lib.svn", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/lib.bzr", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/lib.fossil", "v1.2.0", "deny old-lib", "example.com/lib"},
+		{"example.com/lib.git/sub", "v1.2.0", "deny old-lib", "example.com/lib/sub"},
+		{"example.com/Lib", "v1.3.0", "allow default", ""},
+		{"example.com/Banned", "v1.0.0", "deny banned", "example.com/banned"},
+		{"example.com/inc.git", "v1.0.0", "deny incident", "example.com/inc"},
+		{"example.com/Trial", "v1.0.0", "would-deny trial", "example.com/trial"},
+		// Rules naming one spelling explicitly keep working, and only for it
+		// and the spellings that fold to it.
+		{"example.com/gitonly.git", "v1.0.0", "deny git-only", ""},
+		{"example.com/GitOnly.git", "v1.0.0", "deny git-only", "example.com/gitonly.git"},
+		{"example.com/gitonly", "v1.0.0", "allow default", ""},
+		{"example.com/Mixed", "v1.0.0", "allow mixed", ""},
+		{"example.com/mixed", "v1.0.0", "allow default", ""},
+		// A rule for every module decides by the path as asked.
+		{"example.com/Fresh", "v1.0.0", "deny cool-down", ""},
+	}
+	for _, tt := range tests {
+		f := &mapFacts{published: map[string]time.Time{}}
+		if tt.mod != "example.com/Fresh" {
+			f.published[tt.mod+"@"+tt.v] = old
+		} else {
+			f.published[tt.mod+"@"+tt.v] = time.Now()
+			f.published["example.com/fresh@"+tt.v] = old
+		}
+		d, err := p.Decide(context.Background(), f, nil, tt.mod, tt.v)
+		if err != nil {
+			t.Errorf("%s@%s: %v", tt.mod, tt.v, err)
+			continue
+		}
+		if got := d.Action() + " " + d.Rule; got != tt.want || d.Spelling != tt.spelling {
+			t.Errorf("%s@%s: %s as %q, want %s as %q", tt.mod, tt.v, got, d.Spelling, tt.want, tt.spelling)
+		}
+		// Facts are those of the path asked for, never of another spelling.
+		for _, a := range f.asked {
+			if !strings.HasSuffix(a, " "+tt.mod+"@"+tt.v) {
+				t.Errorf("%s@%s: asked facts of another path: %q", tt.mod, tt.v, a)
+			}
+		}
+	}
+	// Whole-module decisions (lists, @latest) too.
+	p = mustParse(t, `
+[[rule]]
+name = "banned"
+modules = ["example.com/banned"]
+action = "deny"
+reason = "banned"
+[[rule]]
+name = "old-lib"
+modules = ["example.com/lib"]
+versions = "<1.3.0"
+action = "deny"
+reason = "too old"
+[[rule]]
+name = "mixed"
+modules = ["example.com/Mixed"]
+action = "allow"
+[[rule]]
+name = "private"
+modules = ["example.com"]
+action = "allow"
+`)
+	mods := []struct {
+		mod      string
+		decided  bool
+		want     string
+		spelling string
+	}{
+		{"example.com/Banned", true, "deny", "example.com/banned"},
+		{"example.com/banned.git", true, "deny", "example.com/banned"},
+		{"example.com/Lib", false, "", ""}, // old-lib depends on the version
+		{"example.com/Mixed", true, "allow", ""},
+		{"example.com/Other.git", true, "allow", ""},
+	}
+	for _, tt := range mods {
+		d, ok := p.DecideModule(nil, tt.mod)
+		if ok != tt.decided || ok && (d.Action() != tt.want || d.Spelling != tt.spelling) {
+			t.Errorf("DecideModule(%s): %v %s as %q, want %v %s as %q", tt.mod, ok, d.Action(), d.Spelling, tt.decided, tt.want, tt.spelling)
+		}
+	}
+}
