@@ -210,6 +210,9 @@ func printExplanation(w io.Writer, p *policy.Policy, d policy.Decision, target s
 	} else {
 		fmt.Fprintf(w, "rule:   %s (%s:%d)\n", d.Rule, p.File, d.Line)
 	}
+	if d.Spelling != "" {
+		fmt.Fprintf(w, "as:     %s (another spelling of the module's repository, which the rule names)\n", d.Spelling)
+	}
 	if d.Reason != "" {
 		fmt.Fprintf(w, "reason: %s\n", d.Reason)
 	}

@@ -161,7 +161,11 @@ type DeniedError struct {
 
 func (e *DeniedError) Error() string {
 	d := e.Decision
-	lines := []string{fmt.Sprintf("gatehouse policy: %s is denied by rule %q: %s", e.Target, d.Rule, d.Reason)}
+	as := ""
+	if d.Spelling != "" {
+		as = " (as " + d.Spelling + ")"
+	}
+	lines := []string{fmt.Sprintf("gatehouse policy: %s is denied by rule %q%s: %s", e.Target, d.Rule, as, d.Reason)}
 	if d.Detail != "" {
 		lines = append(lines, d.Detail)
 	}

@@ -602,3 +602,54 @@ func TestManyVersionsFetchedOnce(t *testing.T) {
 	}
 	t.Logf("list of %d versions: cold %v, warm %v", n, cold.Round(time.Millisecond), warm.Round(time.Microsecond))
 }
+
+// A case variant or VCS-qualified path of the same repository gets the
+// rule written for the canonical path: refused directly, hidden from the
+// list and from @latest. A rule naming the other spelling itself still works.
+func TestOtherSpellings(t *testing.T) {
+	old := time.Now().Add(-1000 * time.Hour)
+	e := newEnv(t, `
+[[rule]]
+name = "no-lib-1.3"
+modules = ["example.com/lib"]
+versions = ">=1.3.0"
+action = "deny"
+reason = "v1.3 breaks our builds"
+[[rule]]
+name = "no-git-tool"
+modules = ["example.com/tool.git"]
+action = "deny"
+reason = "not this one"
+`, func(up *testproxy.Server) {
+		for _, mod := range []string{"example.com/Lib", "example.com/lib.git", "example.com/tool.git", "example.com/tool"} {
+			for _, v := range []string{"v1.2.0", "v1.3.0"} {
+				up.Add(mod, v, map[string]string{"go.mod": "module " + mod + "\n"}, old)
+			}
+		}
+	})
+	for _, esc := range []string{"example.com/!lib", "example.com/lib.git"} {
+		status, body := e.get(t, "/"+esc+"/@v/v1.3.0.info")
+		if status != 403 || !strings.Contains(body, `rule "no-lib-1.3" (as example.com/lib): v1.3 breaks`) {
+			t.Errorf("%s@v1.3.0: %d %q", esc, status, body)
+		}
+		if en := e.entry("/" + esc + "/@v/v1.3.0.info"); en == nil || en.Decision != "deny" || en.Rule != "no-lib-1.3" {
+			t.Errorf("%s@v1.3.0: log entry %+v", esc, en)
+		}
+		if status, _ := e.get(t, "/"+esc+"/@v/v1.2.0.info"); status != 200 {
+			t.Errorf("%s@v1.2.0: %d", esc, status)
+		}
+		if _, list := e.get(t, "/"+esc+"/@v/list"); list != "v1.2.0\n" {
+			t.Errorf("%s list = %q", esc, list)
+		}
+		if _, latest := e.get(t, "/"+esc+"/@latest"); !strings.Contains(latest, `"Version":"v1.2.0"`) {
+			t.Errorf("%s latest = %q", esc, latest)
+		}
+	}
+	// The rule that names the .git spelling denies it, and only it.
+	if status, body := e.get(t, "/example.com/tool.git/@v/list"); status != 403 || !strings.Contains(body, `rule "no-git-tool": not this one`) {
+		t.Errorf("tool.git list: %d %q", status, body)
+	}
+	if _, list := e.get(t, "/example.com/tool/@v/list"); list != "v1.2.0\nv1.3.0\n" {
+		t.Errorf("tool list = %q", list)
+	}
+}
