@@ -59,9 +59,10 @@ func bad(format string, args ...any) error {
 // leading slash of any mount point, but with its own leading "/"), as sent
 // by the go command: module paths and versions are case-escaped with '!'.
 //
-// Anything the go command would not send is refused: percent-encoding,
-// non-canonical escapes or versions, and paths or versions beginning with
-// '-' that could be taken for flags by a child go or git.
+// Anything the go command would not send is refused: percent-encoding
+// (but for the %21 it sends, below), non-canonical escapes or versions, and
+// paths or versions beginning with '-' that could be taken for flags by a
+// child go or git.
 func Parse(escapedPath string) (Request, error) {
 	p := escapedPath
 	if len(p) > MaxPathLen {
@@ -70,7 +71,10 @@ func Parse(escapedPath string) (Request, error) {
 	if !strings.HasPrefix(p, "/") {
 		return Request{}, bad("request path must begin with /")
 	}
-	p = p[1:]
+	// The go command percent-encodes the '!' of case-escaping
+	// (url.PathEscape in cmd/go's proxy client): github.com/%21burnt%21sushi.
+	// That is the one escape it sends; every other stays refused.
+	p = strings.ReplaceAll(p[1:], "%21", "!")
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c < 0x21 || c >= 0x7f || c == '%' || c == '\\' {
 			return Request{}, bad("module paths may not contain %q", c)

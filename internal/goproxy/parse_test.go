@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{"/github.com/!burnt!sushi/toml/@v/v1.6.0.zip", Request{Module: "github.com/BurntSushi/toml", Version: "v1.6.0", Kind: KindZip}},
 		{"/example.com/m/v2/@v/v2.0.0-20200101000000-abcdefabcdef.info", Request{Module: "example.com/m/v2", Version: "v2.0.0-20200101000000-abcdefabcdef", Kind: KindInfo}},
 		{"/example.com/m/@v/v2.0.0+incompatible.mod", Request{Module: "example.com/m", Version: "v2.0.0+incompatible", Kind: KindMod}},
+		// As the go command sends them: its proxy client percent-encodes '!'.
+		{"/github.com/%21burnt%21sushi/toml/@v/list", Request{Module: "github.com/BurntSushi/toml", Kind: KindList}},
+		{"/example.com/m/@v/v1.0.0-%21r%21c1.zip", Request{Module: "example.com/m", Version: "v1.0.0-RC1", Kind: KindZip}},
 		{"/example.com/m/@v/v1.0.0-!r!c1.zip", Request{Module: "example.com/m", Version: "v1.0.0-RC1", Kind: KindZip}},
 		{"/gopkg.in/yaml.v3/@v/v3.0.1.mod", Request{Module: "gopkg.in/yaml.v3", Version: "v3.0.1", Kind: KindMod}},
 	}
@@ -30,7 +33,7 @@ func TestParse(t *testing.T) {
 		if err != nil || got.Module != tt.want.Module || got.Version != tt.want.Version || got.Kind != tt.want.Kind {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.path, got, err, tt.want)
 		}
-		if err == nil && got.Version != "" && "/"+got.StorageName() != tt.path {
+		if err == nil && got.Version != "" && "/"+got.StorageName() != strings.ReplaceAll(tt.path, "%21", "!") {
 			t.Errorf("Parse(%q).StorageName() = %q", tt.path, got.StorageName())
 		}
 	}
@@ -85,7 +88,7 @@ func FuzzParse(f *testing.F) {
 		"/golang.org/x/mod/@v/list", "/golang.org/x/mod/@latest", "/golang.org/x/mod/@v/v0.1.0.zip",
 		"/github.com/!burnt!sushi/toml/@v/v1.6.0.info", "/example.com/m/@v/v2.0.0+incompatible.mod",
 		"/a/../b/@v/list", "/x%2fy/@v/list", "/-x/@v/v1.0.0.zip", "/gopkg.in/yaml.v3/@v/v3.0.1.mod",
-		"/example.com/m/@v/v1.0.0-!r!c1.zip",
+		"/example.com/m/@v/v1.0.0-!r!c1.zip", "/github.com/%21burnt%21sushi/toml/@v/list",
 	} {
 		f.Add(s)
 	}
@@ -107,6 +110,7 @@ func FuzzParse(f *testing.F) {
 		if err := storage.CheckName(name); err != nil {
 			t.Fatalf("Parse(%q) = %+v gives unsafe storage name %q: %v", p, r, name, err)
 		}
+		p = strings.ReplaceAll(p, "%21", "!") // the go command's escape of '!'
 		esc, _ := module.EscapePath(r.Module)
 		if !strings.HasPrefix(p, "/"+esc+"/@") {
 			t.Fatalf("Parse(%q) = %+v does not round-trip to %q", p, r, name)
