@@ -331,3 +331,35 @@ func waitForLog(t *testing.T, p *proc, msg string, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Asking for another spelling of a repository (a case variant, a
+// VCS-qualified path) does not dodge the rule written for its canonical
+// path: the real go command gets the newest allowed version and is told
+// which spelling the rule matched.
+func TestPolicyOtherSpellings(t *testing.T) {
+	up := testproxy.New(t)
+	old := time.Now().Add(-1000 * time.Hour)
+	for _, mod := range []string{"example.com/Lib", "example.com/lib.git"} {
+		for _, v := range []string{"v1.2.0", "v1.3.0"} {
+			up.Add(mod, v, map[string]string{"go.mod": "module " + mod + "\n\ngo 1.21\n", "lib.go": "package lib\n"}, old)
+		}
+	}
+	p := serveTestUpstream(t, up, "--policy", writePolicyFile(t, `
+[[rule]]
+name = "lib-range"
+modules = ["example.com/lib"]
+versions = ">=1.3.0"
+action = "deny"
+reason = "v1.3 breaks the build"
+`))
+	env := goEnv(t, p, up)
+	for _, mod := range []string{"example.com/Lib", "example.com/lib.git"} {
+		if got, out, err := goGet(t, env, mod+"@latest"); err != nil || got != "v1.2.0" {
+			t.Errorf("go get %s@latest = %s, want v1.2.0 (%v)\n%s", mod, got, err, out)
+		}
+		_, out, err := goGet(t, env, mod+"@v1.3.0")
+		if err == nil || !strings.Contains(out, `is denied by rule "lib-range" (as example.com/lib): v1.3 breaks the build`) {
+			t.Errorf("go get %s@v1.3.0: %v\n%s", mod, err, out)
+		}
+	}
+}
