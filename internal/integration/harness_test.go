@@ -161,10 +161,13 @@ func serveTestUpstream(t *testing.T, up *testproxy.Server, args ...string) *proc
 func project(t *testing.T) string {
 	dir := t.TempDir()
 	testutil.WriteFiles(t, dir, map[string]string{
-		"go.mod": "module example.com/app\n\ngo 1.21\n\nrequire (\n\texample.com/hello v1.0.0\n\texample.com/hello/v2 v2.0.0\n)\n",
+		// example.com/Caps has upper case, which the go command sends
+		// case-escaped and percent-encoded: /example.com/%21caps/@v/...
+		"go.mod": "module example.com/app\n\ngo 1.21\n\nrequire (\n\texample.com/Caps v1.0.0\n\texample.com/hello v1.0.0\n\texample.com/hello/v2 v2.0.0\n)\n",
 		"main.go": `package main
 
 import (
+	_ "example.com/Caps"
 	hello1 "example.com/hello"
 	hello2 "example.com/hello/v2"
 )

@@ -19,10 +19,13 @@ func TestLiveProxyGolangOrg(t *testing.T) {
 	p := startServe(t, "") // all defaults: proxy.golang.org, sum.golang.org
 	dir := t.TempDir()
 	testutil.WriteFiles(t, dir, map[string]string{
-		"go.mod": "module example.com/live\n\ngo 1.21\n\nrequire (\n\tgithub.com/google/uuid v1.6.0\n\tgolang.org/x/sync v0.10.0\n)\n",
+		// BurntSushi: a path with upper case, which go sends case-escaped
+		// and percent-encoded (%21burnt%21sushi).
+		"go.mod": "module example.com/live\n\ngo 1.21\n\nrequire (\n\tgithub.com/BurntSushi/toml v1.6.0\n\tgithub.com/google/uuid v1.6.0\n\tgolang.org/x/sync v0.10.0\n)\n",
 		"main.go": `package main
 
 import (
+	"github.com/BurntSushi/toml"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 )
@@ -30,6 +33,9 @@ import (
 func main() {
 	var g errgroup.Group
 	g.Go(func() error { println(uuid.NewString() != ""); return nil })
+	var v struct{ A int }
+	toml.Decode("A = 1", &v)
+	println(v.A == 1)
 	g.Wait()
 }
 `,
@@ -45,7 +51,7 @@ func main() {
 	}
 	logs := p.Logs()
 	// The go command reached sum.golang.org through gatehouse, not directly.
-	for _, want := range []string{"stored from upstream", "github.com/google/uuid", "h1=", "path=/sumdb/sum.golang.org/supported", "path=/sumdb/sum.golang.org/lookup/"} {
+	for _, want := range []string{"stored from upstream", "github.com/google/uuid", "github.com/BurntSushi/toml", "h1=", "path=/sumdb/sum.golang.org/supported", "path=/sumdb/sum.golang.org/lookup/"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("gatehouse log lacks %q", want)
 		}

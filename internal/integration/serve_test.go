@@ -30,7 +30,7 @@ func TestGoCommandThroughGatehouse(t *testing.T) {
 		t.Fatalf("go run: %s", out)
 	}
 	gosum, _ := os.ReadFile(filepath.Join(dir, "go.sum"))
-	for _, m := range []string{"example.com/hello v1.0.0 h1:", "example.com/hello/v2 v2.0.0 h1:", "example.com/greet v1.1.0 h1:"} {
+	for _, m := range []string{"example.com/hello v1.0.0 h1:", "example.com/hello/v2 v2.0.0 h1:", "example.com/greet v1.1.0 h1:", "example.com/Caps v1.0.0 h1:"} {
 		if !strings.Contains(string(gosum), m) {
 			t.Errorf("go.sum lacks %q:\n%s", m, gosum)
 		}
