@@ -198,9 +198,15 @@ func (s *Store) Writable(ctx context.Context) error {
 		return err
 	}
 	name := filepath.Base(f.Name())
-	f.Close()
-	return s.root.Remove(name)
+	// An empty file can still be created on a full disk; writing a little
+	// data is what shows whether a fetch could be stored.
+	_, werr := f.Write(writableProbe[:])
+	cerr := f.Close()
+	rerr := s.root.Remove(name)
+	return errors.Join(werr, cerr, rerr)
 }
+
+var writableProbe [64 << 10]byte
 
 type contextReader struct {
 	ctx context.Context

@@ -2,7 +2,9 @@ package fs
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,3 +120,38 @@ func TestRemoveStaleTemp(t *testing.T) {
 		}
 	}
 }
+
+// A full disk makes the store not writable, although an empty file can
+// still be created there. Needs root to mount a small tmpfs.
+func TestWritableOnFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	s, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Writable(context.Background()); err != nil {
+		t.Fatalf("empty store not writable: %v", err)
+	}
+	fill, _ := os.Create(filepath.Join(dir, "fill"))
+	io.Copy(fill, io.LimitReader(zeros{}, 1<<20)) // stops at ENOSPC
+	fill.Close()
+	if err := s.Writable(context.Background()); err == nil {
+		t.Fatal("full store reported writable")
+	}
+	os.Remove(filepath.Join(dir, "fill"))
+	if err := s.Writable(context.Background()); err != nil {
+		t.Fatalf("store not writable again after space was freed: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("probe files left: %v", entries)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
