@@ -67,7 +67,16 @@ func startServeEnv(t *testing.T, data string, env []string, args ...string) *pro
 	if data == "" {
 		data = t.TempDir()
 	}
-	cmd := exec.Command(gatehouseBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, args...)...)
+	p := startProc(t, "gatehouse serving", env, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, args...)...)
+	p.Data = data
+	return p
+}
+
+// startProc runs the gatehouse binary with args and env, collects its log,
+// and waits for the start line holding ready and listen=<addr>.
+func startProc(t *testing.T, ready string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(gatehouseBin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -76,7 +85,7 @@ func startServeEnv(t *testing.T, data string, env []string, args ...string) *pro
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{Data: data, cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -85,7 +94,7 @@ func startServeEnv(t *testing.T, data string, env []string, args ...string) *pro
 			p.mu.Lock()
 			p.logs.WriteString(line + "\n")
 			p.mu.Unlock()
-			if m := listenRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "gatehouse serving") {
+			if m := listenRE.FindStringSubmatch(line); m != nil && strings.Contains(line, ready) {
 				addr <- m[1]
 			}
 		}
@@ -95,16 +104,16 @@ func startServeEnv(t *testing.T, data string, env []string, args ...string) *pro
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("gatehouse log:\n%s", p.Logs())
+			t.Logf("%s log:\n%s", args[0], p.Logs())
 		}
 	})
 	select {
 	case a := <-addr:
 		p.URL = "http://" + a
 	case <-p.done:
-		t.Fatalf("gatehouse exited at start:\n%s", p.Logs())
+		t.Fatalf("%s exited at start:\n%s", args[0], p.Logs())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("gatehouse did not start:\n%s", p.Logs())
+		t.Fatalf("%s did not start:\n%s", args[0], p.Logs())
 	}
 	return p
 }

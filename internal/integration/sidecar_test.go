@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -117,46 +115,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 // startSidecar runs gatehouse sidecar on a free loopback port.
 func startSidecar(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(gatehouseBin, append([]string{"sidecar", "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			if m := listenRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "gatehouse sidecar serving") {
-				addr <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("sidecar log:\n%s", p.Logs())
-		}
-	})
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a
-	case <-p.done:
-		t.Fatalf("sidecar exited at start:\n%s", p.Logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sidecar did not start:\n%s", p.Logs())
-	}
-	return p
+	return startProc(t, "gatehouse sidecar serving", env, append([]string{"sidecar", "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
 }
 
 // assertNoSecret fails if any of the texts holds secret.
