@@ -186,8 +186,10 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 			if err == nil || strings.Contains(out, "v1.1.0") || strings.Contains(out, "v1.0.0 ") {
 				t.Errorf("go %s as web: err=%v\n%s", strings.Join(args, " "), err, out)
 			}
-			if strings.Contains(out, "403") || strings.Contains(out, "denied") || strings.Contains(out, "access") {
-				t.Errorf("go %s reveals a refusal rather than absence:\n%s", strings.Join(args, " "), out)
+			// The server's URL is cut out first: its random port may contain "403".
+			msg := strings.ReplaceAll(out, s.p.URL, "<gatehouse>")
+			if strings.Contains(msg, "403") || strings.Contains(msg, "denied") || strings.Contains(msg, "access") {
+				t.Errorf("go %s reveals a refusal rather than absence:\n%s", strings.Join(args, " "), msg)
 			}
 		}
 		// The answers do not depend on whether the module exists: they are

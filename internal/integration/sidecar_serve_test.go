@@ -143,7 +143,7 @@ func TestSidecarToGatehouseWithIDTokens(t *testing.T) {
 
 	// An ID token for another audience is refused by gatehouse.
 	sc2 := startSidecar(t, nil, "--upstream", s.p.URL, "--ca-file", s.caFile, "--google-key", key, "--audience", "https://elsewhere.test")
-	if out, err := s.download(t, sc2.URL, "example.com/greet@v1.0.0"); err == nil || !strings.Contains(out, "401") {
+	if out, err := s.download(t, sc2.URL, "example.com/greet@v1.0.0"); err == nil || !strings.Contains(out, "401 Unauthorized") {
 		t.Errorf("wrong audience:\n%s", out)
 	}
 }
