@@ -82,6 +82,8 @@ LogLevel VERBOSE
 
 // git over ssh with a deploy key and pinned host key; an ssh URL to a host
 // not on the list is refused before ssh connects.
+var sshRuns int
+
 func TestSSHDeployKey(t *testing.T) {
 	g, _ := setup(t)
 	dir := t.TempDir()
@@ -93,12 +95,16 @@ func TestSSHDeployKey(t *testing.T) {
 	pub, _ := os.ReadFile(key + ".pub")
 	port, knownHosts, sshdLog := startSSHD(t, dir, string(pub))
 
-	repo := g.CreateRepo(t, "sshlib")
-	repo.Commit(t, map[string]string{"go.mod": "module git.corp.test/sshlib\n\ngo 1.21\n", "lib.go": "package sshlib\n"})
+	// The git server is shared by the package; a fresh name per run lets
+	// -count=N push a new repository each time.
+	sshRuns++
+	name := fmt.Sprintf("sshlib%d", sshRuns)
+	repo := g.CreateRepo(t, name)
+	repo.Commit(t, map[string]string{"go.mod": "module git.corp.test/" + name + "\n\ngo 1.21\n", "lib.go": "package sshlib\n"})
 	repo.Tag(t, "v1.0.0")
 	u, _ := user.Current()
-	g.SetMeta("git.corp.test/sshlib", fmt.Sprintf("ssh://%s@127.0.0.1:%d%s/sshlib.git", u.Username, port, g.Root))
-	g.SetMeta("git.corp.test/sshother", fmt.Sprintf("ssh://%s@localhost:%d%s/sshlib.git", u.Username, port, g.Root))
+	g.SetMeta("git.corp.test/"+name, fmt.Sprintf("ssh://%s@127.0.0.1:%d%s/%s.git", u.Username, port, g.Root, name))
+	g.SetMeta("git.corp.test/sshother", fmt.Sprintf("ssh://%s@localhost:%d%s/%s.git", u.Username, port, g.Root, name))
 
 	var logs syncBuffer
 	env := map[string]string{"PATH": os.Getenv("PATH"), "SSL_CERT_FILE": g.CAFile, "GIT_SSL_CAINFO": g.CAFile}
@@ -119,8 +125,8 @@ func TestSSHDeployKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	mod, err := s.GoMod(context.Background(), "git.corp.test/sshlib", "v1.0.0")
-	if err != nil || !strings.HasPrefix(string(mod), "module git.corp.test/sshlib") {
+	mod, err := s.GoMod(context.Background(), "git.corp.test/"+name, "v1.0.0")
+	if err != nil || !strings.HasPrefix(string(mod), "module git.corp.test/"+name+"\n") {
 		t.Fatalf("GoMod over ssh: %q, %v\nsshd:\n%s", mod, err, sshdLog.String())
 	}
 	if !strings.Contains(sshdLog.String(), "Accepted publickey") {
