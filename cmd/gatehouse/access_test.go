@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
 
 func TestTokenCreate(t *testing.T) {
@@ -165,25 +164,12 @@ func TestServeAccessConfigErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // serve writes each audit line to the file and, with --audit-stdout, the
 // same line to stdout (the log goes to stderr).
 func TestServeAuditToFileAndStdout(t *testing.T) {
 	up := testproxy.New(t)
 	auditFile := filepath.Join(t.TempDir(), "audit.log")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
@@ -35,27 +35,10 @@ func (n noSpace) Put(_ context.Context, name string, _ io.Reader) error {
 	return &os.PathError{Op: "write", Path: filepath.Join(n.dir, name), Err: syscall.ENOSPC}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serverWith serves a cache over store with one route for every module.
-func serverWith(t *testing.T, store storage.Backend, route modcache.Route) (*httptest.Server, *syncBuffer) {
+func serverWith(t *testing.T, store storage.Backend, route modcache.Route) (*httptest.Server, *testutil.Buffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	cache, err := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(), Logger: log,
 		Route: func(string) modcache.Route { return route }})

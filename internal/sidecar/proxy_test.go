@@ -14,12 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testpki"
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
 
 const secretToken = "sk-test-0123456789-do-not-log"
@@ -38,10 +38,10 @@ func (failingSource) Kind() string { return "exec" }
 
 // startProxy runs the sidecar handler on loopback in front of upstream and
 // returns its URL and everything it logged.
-func startProxy(t *testing.T, upstream string, src Source, tr http.RoundTripper) (string, *syncBuffer) {
+func startProxy(t *testing.T, upstream string, src Source, tr http.RoundTripper) (string, *testutil.Buffer) {
 	t.Helper()
 	u, _ := url.Parse(upstream)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	if tr == nil {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
@@ -346,21 +346,4 @@ func copyFile(t *testing.T, from, to string, mtime time.Time) {
 	if err := os.Rename(tmp, to); err != nil {
 		t.Fatal(err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
 )
@@ -33,27 +34,10 @@ type env struct {
 	enf    *Enforcer
 	srv    *httptest.Server
 	file   string
-	logBuf *syncBuffer
+	logBuf *testutil.Buffer
 
 	mu   sync.Mutex
 	done []reqlog.Entry
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // withGroups stands in for the authentication middleware: it puts an
@@ -94,7 +78,7 @@ func newEnv(t testing.TB, policySrc string, setup ...func(up *testproxy.Server))
 	}
 	dir := t.TempDir()
 	copyDir(t, "../../vulndb/testdata/db", filepath.Join(dir, "vulndb"))
-	e := &env{up: up, cache: cache, file: filepath.Join(dir, "policy.toml"), logBuf: &syncBuffer{}}
+	e := &env{up: up, cache: cache, file: filepath.Join(dir, "policy.toml"), logBuf: &testutil.Buffer{}}
 	e.write(t, policySrc)
 	e.enf, err = New(Options{File: e.file, Source: cache, Logger: slog.New(slog.NewTextHandler(e.logBuf, nil))})
 	if err != nil {

@@ -22,25 +22,13 @@ import (
 
 const password = "pa55-w0rd-never-printed"
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // One git host and one Source for every test in this file: the real go
 // and git round trips cost seconds.
 var (
 	setupOnce sync.Once
 	git       *testgit.Server
 	src       *direct.Source
-	logs      syncBuffer
+	logs      testutil.Buffer
 	setupErr  error
 )
 
@@ -237,7 +225,7 @@ func TestGitCredentialHelper(t *testing.T) {
 	if err := os.WriteFile(store, []byte("https://deploy:"+password+"@git.corp.test\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out testutil.Buffer
 	env := map[string]string{"PATH": os.Getenv("PATH"), "SSL_CERT_FILE": g.CAFile, "GIT_SSL_CAINFO": g.CAFile}
 	proxy, _ := url.Parse(g.ProxyURL)
 	s, err := direct.New(direct.Options{

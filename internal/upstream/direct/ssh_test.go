@@ -22,7 +22,7 @@ import (
 
 // startSSHD runs sshd on a loopback port, accepting only clientPub for the
 // current user; it returns the port, the known_hosts line file and the log.
-func startSSHD(t *testing.T, dir, clientPub string) (port int, knownHosts string, log *syncBuffer) {
+func startSSHD(t *testing.T, dir, clientPub string) (port int, knownHosts string, log *testutil.Buffer) {
 	t.Helper()
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
@@ -56,7 +56,7 @@ PermitRootLogin prohibit-password
 AllowUsers %s
 LogLevel VERBOSE
 `, port, hostKey, filepath.Join(dir, "authorized_keys"), u.Username), 0o600)
-	log = &syncBuffer{}
+	log = &testutil.Buffer{}
 	cmd := exec.Command(sshd, "-D", "-e", "-f", cfg)
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
@@ -106,7 +106,7 @@ func TestSSHDeployKey(t *testing.T) {
 	g.SetMeta("git.corp.test/"+name, fmt.Sprintf("ssh://%s@127.0.0.1:%d%s/%s.git", u.Username, port, g.Root, name))
 	g.SetMeta("git.corp.test/sshother", fmt.Sprintf("ssh://%s@localhost:%d%s/%s.git", u.Username, port, g.Root, name))
 
-	var logs syncBuffer
+	var logs testutil.Buffer
 	env := map[string]string{"PATH": os.Getenv("PATH"), "SSL_CERT_FILE": g.CAFile, "GIT_SSL_CAINFO": g.CAFile}
 	proxy, _ := url.Parse(g.ProxyURL)
 	s, err := direct.New(direct.Options{
