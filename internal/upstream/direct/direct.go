@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -427,24 +428,40 @@ func (s *Source) goJSONIn(ctx context.Context, work string, out any, args ...str
 // upstream details), but the log does.
 func (s *Source) childError(op, what, msg string) error {
 	msg = s.opts.Creds.Redact(strings.TrimSpace(msg))
+	if s.egress != nil && s.egress.Secret() != "" {
+		msg = strings.ReplaceAll(msg, s.egress.Secret(), "[REDACTED]")
+	}
 	if len(msg) > 2000 {
 		msg = msg[:2000] + "…"
 	}
 	lower := strings.ToLower(msg)
 	// Failures to reach or authenticate to the source are not "not found":
 	// the go command must not fall through to another source on them.
-	for _, fail := range []string{"tunnel failed", "could not resolve", "connection refused", "timed out", "terminal prompts disabled", "authentication failed", "403", "401"} {
+	for _, fail := range []string{"tunnel failed", "could not resolve", "connection refused", "timed out", "terminal prompts disabled", "authentication failed"} {
 		if strings.Contains(lower, fail) {
 			return fmt.Errorf("private fetch (%s) %s failed: %s", op, what, msg)
 		}
 	}
-	for _, nf := range []string{"unknown revision", "no matching versions", "not found", "invalid version", "does not contain package", "repository not found", "malformed module path", "404"} {
+	if deniedRE.MatchString(msg) {
+		return fmt.Errorf("private fetch (%s) %s failed: %s", op, what, msg)
+	}
+	for _, nf := range []string{"unknown revision", "no matching versions", "not found", "invalid version", "does not contain package", "repository not found", "malformed module path"} {
 		if strings.Contains(lower, nf) {
 			return fmt.Errorf("%w: private fetch (%s) %s: %s", upstream.ErrNotFound, op, what, msg)
 		}
 	}
+	if notFoundRE.MatchString(msg) {
+		return fmt.Errorf("%w: private fetch (%s) %s: %s", upstream.ErrNotFound, op, what, msg)
+	}
 	return fmt.Errorf("private fetch (%s) %s failed: %s", op, what, msg)
 }
+
+// deniedRE and notFoundRE find an HTTP status in a child's message as a
+// number of its own, not part of a port (":40312") or of another number.
+var (
+	deniedRE   = regexp.MustCompile(`(^|[^:\d])40[13]($|\D)`)
+	notFoundRE = regexp.MustCompile(`(^|[^:\d])404($|\D)`)
+)
 
 type limitedBuffer struct {
 	bytes.Buffer

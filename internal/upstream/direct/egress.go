@@ -3,6 +3,8 @@ package direct
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -63,17 +65,22 @@ type Egress struct {
 	// Timeout bounds one tunnel's whole life.
 	Timeout time.Duration
 
-	ln  net.Listener
-	srv *http.Server
-	wg  sync.WaitGroup
+	ln     net.Listener
+	srv    *http.Server
+	wg     sync.WaitGroup
+	secret string // the proxy password: only the children that were given it may tunnel
 }
 
-// Start listens on a loopback port and returns the proxy URL.
+// Start listens on a loopback port and returns the proxy URL, which
+// carries a random password: any local process can reach the port, but
+// only the children given the URL can tunnel through it (and through the
+// parent proxy's credentials, if it has some).
 func (e *Egress) Start() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
+	e.secret = rand.Text()
 	if e.Proxy == nil {
 		e.Proxy = http.ProxyFromEnvironment
 	}
@@ -83,7 +90,25 @@ func (e *Egress) Start() (string, error) {
 	e.ln = ln
 	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
 	e.wg.Go(func() { e.srv.Serve(ln) })
-	return "http://" + ln.Addr().String(), nil
+	return (&url.URL{Scheme: "http", User: url.UserPassword(egressUser, e.secret), Host: ln.Addr().String()}).String(), nil
+}
+
+const egressUser = "gatehouse"
+
+// Secret is the proxy password, for redaction from the children's output.
+func (e *Egress) Secret() string { return e.secret }
+
+// authorized reports whether r carries the proxy password.
+func (e *Egress) authorized(r *http.Request) bool {
+	scheme, cred, ok := strings.Cut(r.Header.Get("Proxy-Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(raw, []byte(egressUser+":"+e.secret)) == 1
 }
 
 // Close stops the proxy and its tunnels.
@@ -98,6 +123,12 @@ func (e *Egress) Close() error {
 
 func (e *Egress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Host
+	if !e.authorized(r) {
+		e.Logger.Warn("private fetch: refused a proxy request without the egress proxy's credentials", "remote", r.RemoteAddr)
+		w.Header().Set("Proxy-Authenticate", `Basic realm="gatehouse egress"`)
+		http.Error(w, "gatehouse: proxy authentication required", http.StatusProxyAuthRequired)
+		return
+	}
 	if r.Method != http.MethodConnect {
 		// Plain-HTTP fetches are refused outright: credentials would travel
 		// in clear, and redirects could lead anywhere.
