@@ -45,7 +45,7 @@ func TestTokenCreate(t *testing.T) {
 			t.Errorf("%q: code %d, %q", bad, code, errOut)
 		}
 	}
-	for _, help := range [][]string{{"token", "create", "--help"}, {"audit", "verify", "--help"}, {"config", "print", "--help"}} {
+	for _, help := range [][]string{{"token", "create", "--help"}, {"audit", "verify", "--help"}, {"audit", "keygen", "--help"}, {"config", "print", "--help"}} {
 		if code, out, _ := runCmd(t, nil, help...); code != 0 || !strings.Contains(out, "Usage: gatehouse "+help[0]+" "+help[1]) {
 			t.Errorf("%q: %d %q", help, code, out)
 		}

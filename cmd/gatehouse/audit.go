@@ -10,36 +10,76 @@ import (
 func init() {
 	register(&command{
 		name:    "audit",
-		summary: "verify the hash chain of audit log files",
+		summary: "verify the hash chain of audit log files; make an audit key",
 		run:     runAudit,
 	})
 }
 
+const auditUsage = "Usage: gatehouse audit verify [--key-file FILE] FILE...\n       gatehouse audit keygen FILE\n\n" +
+	"verify checks the hash chain of audit log files; keygen makes a key that\nseals audit lines (audit_key_file). Run 'gatehouse audit verify --help'."
+
 func runAudit(ctx context.Context, env *cmdEnv, args []string) int {
-	if len(args) == 0 || args[0] != "verify" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintln(env.stdout, "Usage: gatehouse audit verify FILE...\n\nChecks the hash chain of audit log files. Run 'gatehouse audit verify --help'.")
+	if len(args) > 0 {
+		switch args[0] {
+		case "verify":
+			return runAuditVerify(env, args[1:])
+		case "keygen":
+			return runAuditKeygen(env, args[1:])
+		case "-h", "--help", "-help":
+			fmt.Fprintln(env.stdout, auditUsage)
 			return 0
 		}
-		fmt.Fprintln(env.stderr, "gatehouse audit: want 'gatehouse audit verify FILE...'")
-		return 2
 	}
-	fs := newFlagSet(env, "audit verify", "audit verify FILE...\n\nChecks that audit log files form one unbroken hash chain: no line edited,\nremoved, added or reordered. Give the current file and its rotated ones in\nany order (audit.log*). Prints the first bad line as FILE:LINE and exits 1.\nOn success, prints the last record's hash: compare it with a copy kept\nelsewhere to detect lines cut from the end.")
-	if code := parseFlags(env, fs, args[1:]); code >= 0 {
+	fmt.Fprintln(env.stderr, "gatehouse audit: want 'gatehouse audit verify FILE...' or 'gatehouse audit keygen FILE'")
+	return 2
+}
+
+func runAuditVerify(env *cmdEnv, args []string) int {
+	fs := newFlagSet(env, "audit verify", "audit verify [--key-file FILE] FILE...\n\nChecks that audit log files form one unbroken hash chain: no line edited,\nremoved, added or reordered. Give the current file and its rotated ones in\nany order (audit.log*). Prints the first bad line as FILE:LINE and exits 1.\nOn success, prints the last record's hash: compare it with a copy kept\nelsewhere to detect lines cut from the end.\n\nA log written with audit_key_file needs the same key here: its lines are\nsealed with HMAC-SHA256, and every line after the first sealed one must be.")
+	keyFile := fs.String("key-file", "", "the audit key `file` the log was written with (audit_key_file)")
+	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(env.stderr, "gatehouse audit verify: name at least one audit log file")
 		return 2
 	}
-	s, err := audit.Verify(fs.Args()...)
+	var key []byte
+	if *keyFile != "" {
+		var err error
+		if key, err = audit.LoadKey(*keyFile); err != nil {
+			fmt.Fprintln(env.stderr, "gatehouse audit verify: --key-file: "+err.Error())
+			return 2
+		}
+	}
+	s, err := audit.VerifyWithKey(key, fs.Args()...)
 	if err != nil {
 		fmt.Fprintln(env.stderr, "gatehouse audit verify: FAILED: "+err.Error())
 		return 1
 	}
 	fmt.Fprintf(env.stdout, "ok: %d records in %d files, seq %d..%d, last hash %s\n", s.Records, s.Files, s.FirstSeq, s.LastSeq, s.LastHash)
+	if s.Keyed > 0 && s.FirstKeyedSeq != s.FirstSeq {
+		fmt.Fprintf(env.stdout, "note: records before seq %d were written without the key; the sealed record %d vouches for them\n", s.FirstKeyedSeq, s.FirstKeyedSeq)
+	}
 	if s.FirstSeq != 1 {
 		fmt.Fprintf(env.stdout, "note: the chain starts at seq %d (older files were rotated away or not given)\n", s.FirstSeq)
 	}
+	return 0
+}
+
+func runAuditKeygen(env *cmdEnv, args []string) int {
+	fs := newFlagSet(env, "audit keygen", "audit keygen FILE\n\nWrites a new random audit key (32 bytes, hex) to FILE with mode 0600; never\noverwrites. Point audit_key_file at it, and keep a copy where the audit log's\nverifiers can reach it but its writers cannot.")
+	if code := parseFlags(env, fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(env.stderr, "gatehouse audit keygen: name one file to create")
+		return 2
+	}
+	if err := audit.WriteKey(fs.Arg(0)); err != nil {
+		fmt.Fprintln(env.stderr, "gatehouse audit keygen: "+err.Error())
+		return 1
+	}
+	fmt.Fprintf(env.stdout, "wrote %s; add to serve's config:\naudit_key_file = %q\n", fs.Arg(0), fs.Arg(0))
 	return 0
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -90,7 +91,11 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	sink, closeSink, err := dockerAudit(env, cfg, log)
 	if err != nil {
-		return fail(&config.Error{Key: "audit-file", Err: err})
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			err = &config.Error{Key: "audit-file", Err: err}
+		}
+		return fail(err)
 	}
 	defer closeSink()
 
@@ -216,6 +221,13 @@ func dockerAudit(env *cmdEnv, cfg *config.Docker, log *slog.Logger) (audit.Sink,
 	o := audit.Options{File: string(cfg.AuditFile), MaxSize: int64(cfg.AuditMaxSize), MaxFiles: int(cfg.AuditMaxFiles)}
 	if cfg.AuditStdout {
 		o.Stdout = env.stdout
+	}
+	if cfg.AuditKeyFile != "" {
+		key, err := audit.LoadKey(string(cfg.AuditKeyFile))
+		if err != nil {
+			return nil, nil, &config.Error{Key: "audit-key-file", Err: err}
+		}
+		o.Key = key
 	}
 	l, err := audit.Open(o)
 	if err != nil {

@@ -113,6 +113,13 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 		if a.AuditStdout {
 			ao.Stdout = stdout
 		}
+		if a.AuditKeyFile != "" {
+			key, err := audit.LoadKey(string(a.AuditKeyFile))
+			if err != nil {
+				return nil, &config.Error{Key: "audit-key-file", Err: err}
+			}
+			ao.Key = key
+		}
 		l, err := audit.Open(ao)
 		if err != nil {
 			return nil, &config.Error{Key: "audit-file", Err: err}

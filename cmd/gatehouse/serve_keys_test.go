@@ -52,6 +52,7 @@ var badServeValues = map[string][]string{
 	"audit-max-size":                {"x", "-1"},
 	"audit-max-files":               {"x", "-1"},
 	"audit-stdout":                  {"maybe"},
+	"audit-key-file":                {"@missing", "@garbage"},
 }
 
 // Every serve key with a bad value: exit 2 and one line naming the key,
@@ -79,6 +80,10 @@ func TestEveryServeKeyRefusesBadValues(t *testing.T) {
 				pair := filepath.Join(t.TempDir(), "pair.pem")
 				os.WriteFile(pair, []byte("not PEM\n"), 0o600)
 				extra = []string{"--tls-cert=" + pair, "--tls-key=" + pair}
+			}
+			if k.Name == "audit-key-file" {
+				// With a log to seal, so the key file itself is what fails.
+				extra = []string{"--audit-file=" + filepath.Join(t.TempDir(), "audit.log")}
 			}
 			args := append([]string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, extra...)
 			args = append(args, "--"+k.Name+"="+v)

@@ -24,6 +24,10 @@ type Options struct {
 	// Stdout also writes every line to this writer (os.Stdout in serve),
 	// for a log collector. The same chained line goes to both.
 	Stdout io.Writer
+	// Key, if set, seals each line with HMAC-SHA256 under it (LoadKey), so
+	// that whoever can write the file but not read the key cannot forge a
+	// consistent chain.
+	Key []byte
 }
 
 // Log is a hash-chained audit log: a Sink that writes one JSON line per
@@ -53,7 +57,7 @@ func Open(opts Options) (*Log, error) {
 	// rotated one if the current file is empty (rotation happened just
 	// before a restart).
 	for _, name := range []string{opts.File, opts.File + ".1"} {
-		f, ok, err := lastLine(name)
+		f, ok, err := lastLine(name, opts.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +89,7 @@ func (l *Log) openFile() error {
 // lastLine reads the chain fields of the last line of name. ok is false if
 // the file is missing or empty. A last line that is incomplete or does not
 // verify is an error: appending to it would hide the damage.
-func lastLine(name string) (chainFields, bool, error) {
+func lastLine(name string, key []byte) (chainFields, bool, error) {
 	f, err := os.Open(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return chainFields{}, false, nil
@@ -118,7 +122,10 @@ func lastLine(name string) (chainFields, bool, error) {
 			continue
 		}
 		line := body[i+1:]
-		cf, err := checkLine(line)
+		cf, err := checkLine(line, key)
+		if errors.Is(err, ErrNeedKey) {
+			return chainFields{}, false, fmt.Errorf("audit: %s is sealed with a key: configure audit_key_file, or start a new file (lines without the key after keyed ones would not verify)", name)
+		}
 		if err != nil {
 			return chainFields{}, false, fmt.Errorf("audit: %s: last line: %v; run 'gatehouse audit verify %s'", name, err, name)
 		}
@@ -134,7 +141,7 @@ func (l *Log) Write(r Record) error {
 	if l.closed {
 		return errors.New("audit: log is closed")
 	}
-	line, h, err := seal(r, l.seq+1, l.prev)
+	line, h, err := seal(r, l.seq+1, l.prev, l.opts.Key)
 	if err != nil {
 		return err
 	}

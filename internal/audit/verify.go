@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,10 @@ type Summary struct {
 	LastSeq   uint64
 	FirstPrev string // "" when the log starts at its very first record
 	LastHash  string // compare with an anchor kept elsewhere to detect truncation
+	// Keyed counts the records sealed with the key, and FirstKeyedSeq is
+	// the first of them (0: none). Records before it are vouched for by it.
+	Keyed         int
+	FirstKeyedSeq uint64
 }
 
 // maxLine bounds one audit line; real lines are well under 4 KiB.
@@ -46,7 +51,19 @@ const maxLine = 1 << 20
 // What it cannot see on its own: lines cut from the end of the newest file,
 // or from the start of the oldest one. Compare LastHash with an anchor kept
 // elsewhere (the stdout sink's copy, or Log.Head) for those.
-func Verify(files ...string) (Summary, error) {
+//
+// A log sealed with a key needs VerifyWithKey; Verify refuses its keyed
+// lines, since without the key it cannot tell them from forgeries.
+func Verify(files ...string) (Summary, error) { return VerifyWithKey(nil, files...) }
+
+// VerifyWithKey is Verify for a log written with Options.Key. With a key,
+// the newest record must be sealed with it, and so must every record after
+// the first keyed one: lines sealed without the key are accepted only
+// before it (a log that existed before the key was configured), where the
+// keyed line's seal, which covers the hash of the line before, vouches for
+// them. So a forger who can write the file but does not hold the key can
+// neither edit a line nor rewrite the whole file as a plain chain.
+func VerifyWithKey(key []byte, files ...string) (Summary, error) {
 	type fileStart struct {
 		name string
 		seq  uint64
@@ -85,9 +102,17 @@ func Verify(files ...string) (Summary, error) {
 				if err != nil {
 					return bad("%v", err)
 				}
-				cf, err := checkLine(line)
+				cf, err := checkLine(line, key)
 				if err != nil {
 					return bad("%v", err)
+				}
+				if cf.keyed() {
+					if s.Keyed == 0 {
+						s.FirstKeyedSeq = cf.Seq
+					}
+					s.Keyed++
+				} else if s.Keyed > 0 {
+					return bad("not sealed with the key, after %d lines that are: a forged or re-sealed record", s.Keyed)
 				}
 				if !started {
 					started = true
@@ -117,6 +142,9 @@ func Verify(files ...string) (Summary, error) {
 	s.LastSeq, s.LastHash = seq, prev
 	if s.Records == 0 {
 		return s, errors.New("audit: no records in the given files")
+	}
+	if key != nil && s.Keyed == 0 {
+		return s, errors.New("audit: no record is sealed with the key: the log was written without one, or re-written")
 	}
 	return s, nil
 }
@@ -163,9 +191,11 @@ func firstSeq(name string) (uint64, error) {
 	if err != nil {
 		return 0, &VerifyError{File: name, Line: 1, Msg: err.Error()}
 	}
-	cf, err := checkLine(line)
-	if err != nil {
-		return 0, &VerifyError{File: name, Line: 1, Msg: err.Error()}
+	// Only the sequence number is needed to order the files; the seal is
+	// checked when the file's turn comes.
+	var cf chainFields
+	if err := json.Unmarshal(line, &cf); err != nil {
+		return 0, &VerifyError{File: name, Line: 1, Msg: fmt.Sprintf("not a JSON record: %v", err)}
 	}
 	return cf.Seq, nil
 }

@@ -28,6 +28,7 @@ type Access struct {
 	AuditMaxSize  Int    `toml:"audit_max_size"`
 	AuditMaxFiles Int    `toml:"audit_max_files"`
 	AuditStdout   Bool   `toml:"audit_stdout"`
+	AuditKeyFile  String `toml:"audit_key_file"`
 
 	Tokens      []Token      `toml:"token"`
 	ClientCerts []ClientCert `toml:"client_cert"`
@@ -87,6 +88,7 @@ func (a *Access) keys() []Key {
 		{Name: "audit-max-size", Value: &a.AuditMaxSize, Usage: "rotate the audit log at this many `bytes` (0: never)"},
 		{Name: "audit-max-files", Value: &a.AuditMaxFiles, Usage: "rotated audit `files` to keep (0: all)"},
 		{Name: "audit-stdout", Value: &a.AuditStdout, Usage: "also write the audit log to stdout"},
+		{Name: "audit-key-file", Value: &a.AuditKeyFile, Usage: "`file` with a key that seals audit lines with HMAC-SHA256 (gatehouse audit keygen)"},
 	}
 }
 
@@ -105,7 +107,7 @@ func (a *Access) validate() error {
 	if a.ClientCA != "" && a.TLSCert == "" {
 		return bad("client-ca", "mutual TLS needs tls-cert and tls-key too")
 	}
-	for _, f := range []struct{ key, file string }{{"tls-cert", string(a.TLSCert)}, {"tls-key", string(a.TLSKey)}, {"client-ca", string(a.ClientCA)}} {
+	for _, f := range []struct{ key, file string }{{"tls-cert", string(a.TLSCert)}, {"tls-key", string(a.TLSKey)}, {"client-ca", string(a.ClientCA)}, {"audit-key-file", string(a.AuditKeyFile)}} {
 		if f.file != "" {
 			if _, err := os.Stat(f.file); err != nil {
 				return bad(f.key, "cannot read %s", f.file)
@@ -129,6 +131,9 @@ func (a *Access) validate() error {
 	}
 	if a.AuditMaxFiles < 0 {
 		return bad("audit-max-files", "must not be negative")
+	}
+	if a.AuditKeyFile != "" && a.AuditFile == "" && !a.AuditStdout {
+		return bad("audit-key-file", "seals the audit log, but there is none: set audit-file or audit-stdout too")
 	}
 	names := map[string]bool{}
 	for i, t := range a.Tokens {

@@ -24,6 +24,7 @@ type Docker struct {
 	AuditStdout     Bool     `toml:"audit_stdout"`
 	AuditMaxSize    Int      `toml:"audit_max_size"`
 	AuditMaxFiles   Int      `toml:"audit_max_files"`
+	AuditKeyFile    String   `toml:"audit_key_file"`
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
@@ -85,6 +86,7 @@ func (c *Docker) Keys() []Key {
 		{Name: "audit-stdout", Value: &c.AuditStdout, Usage: "write the audit log to standard output, one JSON line per request"},
 		{Name: "audit-max-size", Value: &c.AuditMaxSize, Usage: "rotate the audit log at this many `bytes` (0: never)"},
 		{Name: "audit-max-files", Value: &c.AuditMaxFiles, Usage: "rotated audit `files` to keep (0: all)"},
+		{Name: "audit-key-file", Value: &c.AuditKeyFile, Usage: "`file` with a key that seals audit lines with HMAC-SHA256 (gatehouse audit keygen)"},
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) requests may take to finish on SIGTERM"},

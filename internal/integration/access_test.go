@@ -32,6 +32,7 @@ type accessSetup struct {
 	clients *testpki.CA
 	issuer  *testoidc.Issuer
 	audit   string
+	key     string // the audit key file: the log is sealed with HMAC
 	tokens  map[string]string // name → token
 }
 
@@ -52,8 +53,12 @@ func newAccessSetup(t *testing.T) *accessSetup {
 	if err := os.WriteFile(policy, []byte("[[rule]]\nname = \"incident\"\naction = \"deny\"\nreason = \"withdrawn\"\nmodule_versions = [\"example.com/greet@v1.0.0\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.key = filepath.Join(dir, "audit.key")
+	if out, err := exec.Command(gatehouseBin, "audit", "keygen", s.key).CombinedOutput(); err != nil || !strings.Contains(string(out), "audit_key_file = ") {
+		t.Fatalf("audit keygen: %v\n%s", err, out)
+	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\nclient_ca = %q\naudit_file = %q\npolicy = %q\n", certFile, keyFile, clientCA, s.audit, policy)
+	fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\nclient_ca = %q\naudit_file = %q\naudit_key_file = %q\npolicy = %q\n", certFile, keyFile, clientCA, s.audit, s.key, policy)
 	// ci-build may fetch everything; web may not see example.com/greet,
 	// which stands for a private module here.
 	for _, tk := range []struct{ name, group string }{{"ci-build", "build"}, {"web", "web"}} {
@@ -283,10 +288,14 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 
 	// The audit log holds a verified, complete record of all of the above.
 	s.p.stop(t)
-	verify := exec.Command(gatehouseBin, "audit", "verify", s.audit)
+	verify := exec.Command(gatehouseBin, "audit", "verify", "--key-file", s.key, s.audit)
 	out, err := verify.CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "ok: ") {
+	if err != nil || !strings.HasPrefix(string(out), "ok: ") || strings.Contains(string(out), "without the key") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+	// Sealed with the key: without it, verification asks for it.
+	if out, err := exec.Command(gatehouseBin, "audit", "verify", s.audit).CombinedOutput(); err == nil || !strings.Contains(string(out), "sealed with a key") {
+		t.Errorf("audit verify without the key: %v\n%s", err, out)
 	}
 	recs := readAudit(t, s.audit)
 	var sawAllowZip, sawHidden, saw401, sawMTLS, sawOIDC, sawBearer bool
@@ -310,6 +319,9 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 				t.Errorf("record lacks %s: %v", f, r)
 			}
 		}
+		if h, _ := r["hash"].(string); !strings.HasPrefix(h, "hmac-sha256:") {
+			t.Errorf("record not sealed with the key: %v", r)
+		}
 	}
 	if !sawAllowZip || !sawHidden || !saw401 || !sawMTLS || !sawOIDC || !sawBearer {
 		t.Errorf("audit log lacks records: allowed zip with hash %v, hidden module %v, 401 %v, mtls %v, oidc %v, bearer %v", sawAllowZip, sawHidden, saw401, sawMTLS, sawOIDC, sawBearer)
@@ -331,8 +343,8 @@ func TestAccessControlWithGoCommand(t *testing.T) {
 		}
 	}
 	os.WriteFile(s.audit, []byte(strings.Join(lines, "")), 0o600)
-	out, err = exec.Command(gatehouseBin, "audit", "verify", s.audit).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), fmt.Sprintf("%s:%d: hash mismatch", s.audit, n)) {
+	out, err = exec.Command(gatehouseBin, "audit", "verify", "--key-file", s.key, s.audit).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("%s:%d: seal mismatch", s.audit, n)) {
 		t.Errorf("audit verify of an edited log: %v\n%s", err, out)
 	}
 }
