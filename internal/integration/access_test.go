@@ -32,7 +32,7 @@ type accessSetup struct {
 	clients *testpki.CA
 	issuer  *testoidc.Issuer
 	audit   string
-	key     string // the audit key file: the log is sealed with HMAC
+	key     string            // the audit key file: the log is sealed with HMAC
 	tokens  map[string]string // name → token
 }
 
