@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
@@ -45,7 +46,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		return startFailed(env, log, err)
 	}
 	defer acc.Close(log)
-	srv, err := buildServer(ctx, cfg, log, acc)
+	mets := newMetrics(cfg)
+	srv, err := buildServer(ctx, cfg, log, acc, mets)
 	if err != nil {
 		return startFailed(env, log, err)
 	}
@@ -55,8 +57,17 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		return 1
 	}
 	ln = acc.Listener(ln)
+	mln, err := listenMetrics(cfg)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot listen for metrics", "err", err)
+		return 1
+	}
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
-		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil)
+		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil,
+		metricsAttr(mln))
+	stopMetrics := serveMetrics(ctx, mln, mets, log)
+	defer stopMetrics()
 	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
@@ -79,8 +90,8 @@ func startFailed(env *cmdEnv, log *slog.Logger, err error) int {
 }
 
 // buildServer wires storage, upstream, verification and cache into a server;
-// acc may be nil: no access control (tests).
-func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts) (*server.Server, error) {
+// acc may be nil: no access control (tests); mets may be nil: no metrics.
+func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts, mets *metrics.Metrics) (*server.Server, error) {
 	if acc == nil {
 		acc = &accessParts{}
 	}
@@ -130,6 +141,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Timeout:    time.Duration(cfg.UpstreamTimeout),
 		MaxZipSize: int64(cfg.MaxZipSize),
 		Logger:     log,
+		Observer:   cacheObserver(mets),
 	})
 	if err != nil {
 		priv.Close()
@@ -156,6 +168,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Middleware: acc.Middleware,
 		Gates:      gates,
 		OnDone:     acc.OnDone,
+		Observe:    requestObserver(mets),
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {

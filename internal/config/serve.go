@@ -31,6 +31,7 @@ type Serve struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	Policy          String   `toml:"policy"`
 	PolicyPoll      Duration `toml:"policy_poll"`
+	MetricsListen   String   `toml:"metrics_listen"`
 
 	Private // private modules and the own checksum log: private.go
 	Access  // TLS, authentication, authorization, audit: access.go
@@ -75,6 +76,7 @@ func (c *Serve) Keys() []Key {
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
 		{Name: "policy", Value: &c.Policy, Usage: "supply-chain policy `file` (TOML, see docs/policy.md); reloaded on SIGHUP and when it changes"},
 		{Name: "policy-poll", Value: &c.PolicyPoll, Usage: "how often (`duration`) to check the policy file for changes; 0: only on SIGHUP"},
+		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off); see docs/deployment.md"},
 	}, append(c.privateKeys(), c.Access.keys()...)...)
 }
 
@@ -116,6 +118,9 @@ func (c *Serve) Validate() error {
 	if c.MaxZipSize < 1 || c.MaxZipSize > MaxZipSizeLimit {
 		return bad("max-zip-size", "%d is outside 1..%d", c.MaxZipSize, MaxZipSizeLimit)
 	}
+	if err := checkOptionalListen("metrics-listen", c.MetricsListen); err != nil {
+		return err
+	}
 	if err := checkLogging(c.LogFormat, c.LogLevel); err != nil {
 		return err
 	}
@@ -123,6 +128,19 @@ func (c *Serve) Validate() error {
 		return err
 	}
 	return c.Access.validate()
+}
+
+// checkOptionalListen checks a host:port to listen on, if one is set.
+func checkOptionalListen(key string, addr String) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(string(addr)); err != nil {
+		return &Error{Key: key, Err: fmt.Errorf("%q is not host:port", addr)}
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		return &Error{Key: key, Err: fmt.Errorf("%q has an invalid port", addr)}
+	}
+	return nil
 }
 
 // CheckProxyList checks GOPROXY syntax: URLs separated by ',' or '|'.

@@ -50,6 +50,22 @@ type Options struct {
 	Timeout    time.Duration // for one upstream fetch
 	MaxZipSize int64
 	Logger     *slog.Logger
+	// Observer is told of upstream fetches and refused downloads (for
+	// metrics); nil: no one.
+	Observer Observer
+}
+
+// Observer watches the cache's upstream traffic. Its calls must be cheap
+// and must not block.
+type Observer interface {
+	// FetchStarted and FetchDone bracket one upstream fetch of route (its
+	// Name); result is "ok", "not_found" or "error".
+	FetchStarted()
+	FetchDone(route, result string, d time.Duration)
+	// VerificationFailed is called once for each download refused because
+	// its checksum did not verify (a *verify.MismatchError or
+	// *verify.SecurityError): the security signal.
+	VerificationFailed()
 }
 
 // Cache serves artifacts from storage and fills it from upstreams.
@@ -58,6 +74,7 @@ type Cache struct {
 	log   *slog.Logger
 	group singleflight.Group
 	slots chan struct{} // bounds upstream fetches; hits never take one
+	obs   Observer
 	locks [64]sync.Mutex
 
 	lastUpstreamOK   atomic.Int64 // unix nanos of the last answer from an upstream
@@ -91,7 +108,11 @@ func New(opts Options) (*Cache, error) {
 	if ownTemp {
 		removeStaleZips(opts.TempDir, opts.Timeout)
 	}
-	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches)}, nil
+	obs := opts.Observer
+	if obs == nil {
+		obs = noObserver{}
+	}
+	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs}, nil
 }
 
 // removeStaleZips removes staged zips that a process which died mid-fetch
@@ -216,6 +237,29 @@ func (c *Cache) noteUpstream(err error) {
 		c.lastUpstreamOK.Store(now)
 	} else {
 		c.lastUpstreamFail.Store(now)
+	}
+}
+
+type noObserver struct{}
+
+func (noObserver) FetchStarted()                           {}
+func (noObserver) FetchDone(string, string, time.Duration) {}
+func (noObserver) VerificationFailed()                     {}
+
+// observeFetch tells the Observer that a fetch of route starts, and
+// returns the function that tells it how the fetch ended.
+func (c *Cache) observeFetch(route string) func(error) {
+	start := time.Now()
+	c.obs.FetchStarted()
+	return func(err error) {
+		result := "ok"
+		switch {
+		case errors.Is(err, upstream.ErrNotFound):
+			result = "not_found"
+		case err != nil:
+			result = "error"
+		}
+		c.obs.FetchDone(route, result, time.Since(start))
 	}
 }
 

@@ -3,6 +3,7 @@ package modcache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +14,10 @@ import (
 
 // fetch gets one artifact from the module's route, verifies it and stores
 // it under name. It returns the verified h1 hash for .mod and .zip.
-func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy.Kind, name string) (string, error) {
+func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy.Kind, name string) (_ string, err error) {
 	route := c.opts.Route(modPath)
+	done := c.observeFetch(route.Name)
+	defer func() { done(err) }()
 	log := c.log.With("module", modPath, "version", version, "kind", string(kind), "route", route.Name)
 	var h1 string
 	var put func() error
@@ -123,6 +126,11 @@ func (c *Cache) check(ctx context.Context, route Route, modPath, version, h1 str
 	err := route.Checker.Check(ctx, modPath, version, h1)
 	if err != nil {
 		log.Error("verification failed; nothing stored", "err", err)
+		var me *verify.MismatchError
+		var se *verify.SecurityError
+		if errors.As(err, &me) || errors.As(err, &se) {
+			c.obs.VerificationFailed()
+		}
 	}
 	return err
 }

@@ -19,7 +19,9 @@ import (
 func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, error) {
 	route := c.opts.Route(modPath)
 	v, err := c.flight(ctx, "list "+modPath, func(ctx context.Context) (any, error) {
+		done := c.observeFetch(route.Name)
 		list, err := route.Source.List(ctx, modPath)
+		done(err)
 		if err != nil {
 			return nil, upstreamErr(err)
 		}
@@ -65,7 +67,9 @@ func cleanList(modPath string, list []string) []string {
 func (c *Cache) Latest(ctx context.Context, modPath string) ([]byte, Source, error) {
 	route := c.opts.Route(modPath)
 	v, err := c.flight(ctx, "latest "+modPath, func(ctx context.Context) (any, error) {
+		done := c.observeFetch(route.Name)
 		data, err := route.Source.Latest(ctx, modPath)
+		done(err)
 		if err != nil {
 			return nil, upstreamErr(err)
 		}

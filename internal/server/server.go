@@ -39,6 +39,10 @@ type Options struct {
 	// OnDone is called once per request after it is answered, with the
 	// complete record (for the audit log).
 	OnDone func(*reqlog.Entry)
+	// Observe is called once for every request (health checks and
+	// refusals included) after it is answered, with Status and Bytes
+	// filled in (for metrics). It must be cheap and must not keep e.
+	Observe func(e *reqlog.Entry)
 	// UpstreamProbe checks that the upstream answers, for /readyz, when no
 	// upstream request succeeded recently.
 	UpstreamProbe func(context.Context) error
@@ -161,6 +165,9 @@ func (s *Server) logged(next http.Handler) http.Handler {
 				}
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		}
+		if s.opts.Observe != nil {
+			s.opts.Observe(e)
 		}
 		if s.opts.OnDone != nil && e.Kind != "" {
 			s.opts.OnDone(e)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -28,6 +29,9 @@ type testEnv struct {
 	cache *modcache.Cache
 	srv   *httptest.Server
 	done  []*reqlog.Entry
+	// metrics is on, as in a deployment that scrapes it, so the
+	// benchmarks count its cost.
+	metrics *metrics.Metrics
 }
 
 func newTestEnv(t testing.TB, gates ...server.Gate) *testEnv {
@@ -38,13 +42,14 @@ func newTestEnv(t testing.TB, gates ...server.Gate) *testEnv {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mets := metrics.New("test")
 	chain, _ := upstream.ParseChain(up.URL, nil)
 	checker, err := verify.NewSumDB(verify.SumDBOptions{Key: up.GOSUMDB(), URL: up.SumDBURL(), StateDir: t.TempDir(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cache, err := modcache.New(modcache.Options{
-		Store: store, TempDir: t.TempDir(), Logger: quiet,
+		Store: store, TempDir: t.TempDir(), Logger: quiet, Observer: mets,
 		Route: func(string) modcache.Route { return modcache.Route{Name: "public", Source: chain, Checker: checker} },
 	})
 	if err != nil {
@@ -55,9 +60,10 @@ func newTestEnv(t testing.TB, gates ...server.Gate) *testEnv {
 		Name: testproxy.SumDBName, URL: up.SumDBURL(), Store: store, Logger: quiet,
 		Private: func(p string) bool { return strings.HasPrefix(p, "corp.example.com/") },
 	})
-	e := &testEnv{up: up, store: store, cache: cache}
+	e := &testEnv{up: up, store: store, cache: cache, metrics: mets}
 	s := server.New(server.Options{Cache: cache, SumDB: &reg, Logger: quiet, Gates: gates,
-		OnDone: func(en *reqlog.Entry) { e.done = append(e.done, en) }})
+		OnDone:  func(en *reqlog.Entry) { e.done = append(e.done, en) },
+		Observe: mets.ObserveRequest})
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)
 	return e
