@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
@@ -135,4 +138,89 @@ func labelValue(mt *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// Refusals by the real layers land in their reason class, so the words the
+// metrics read from the request facts cannot drift from those the layers
+// write: network allowlist, authentication, access rules, policy, rate
+// limit.
+func TestMetricsCountRefusals(t *testing.T) {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.toml")
+	testutil.WriteFiles(t, dir, map[string]string{
+		"policy.toml": "[[rule]]\nname = \"incident\"\naction = \"deny\"\nreason = \"withdrawn\"\nmodule_versions = [\"example.com/hello@v1.0.0\"]\n",
+	})
+	tok, hash, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "gatehouse.toml")
+	testutil.WriteFiles(t, dir, map[string]string{"gatehouse.toml": fmt.Sprintf(`policy = %q
+[[token]]
+name = "alice"
+hash = %q
+groups = ["frontend"]
+
+[[access]]
+modules = ["example.com/greet/**"]
+groups = ["build"]
+
+[[access]]
+modules = ["**"]
+groups = ["*"]
+`, policy, hash)})
+	up := testproxy.New(t)
+	p := serveTestUpstream(t, up, "--config", cfg, "--metrics-listen", "127.0.0.1:0",
+		"--allowed-networks", "198.51.100.0/24", "--trusted-proxies", "127.0.0.1", "--rate-limit", "1", "--rate-burst", "2")
+	m := metricsRE.FindStringSubmatch(p.Logs())
+	if m == nil {
+		t.Fatalf("no metrics address in the start line:\n%s", p.Logs())
+	}
+	inside, bearer := []string{"X-Forwarded-For", "198.51.100.7"}, []string{"Authorization", "Bearer " + tok}
+	for _, c := range []struct {
+		path   string
+		header []string
+		status int
+	}{
+		{"/example.com/hello/@v/list", []string{"X-Forwarded-For", "203.0.113.9"}, 403}, // network
+		{"/example.com/hello/@v/list", inside, 401},                                     // authentication
+		{"/example.com/greet/@v/list", append(inside, bearer...), 404},                  // access (hidden as not found)
+		{"/example.com/hello/@v/v1.0.0.info", append(inside, bearer...), 403},           // policy
+	} {
+		if resp, body := get(t, p.URL+c.path, c.header...); resp.StatusCode != c.status {
+			t.Fatalf("%s %v: %d %s, want %d", c.path, c.header, resp.StatusCode, body, c.status)
+		}
+	}
+	limited := false
+	for range 5 { // the bucket holds 2 and refills 1 a second
+		if resp, _ := get(t, p.URL+"/example.com/hello/@v/list", append(inside, bearer...)...); resp.StatusCode == 429 {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("no request was rate limited")
+	}
+
+	_, page := get(t, m[1])
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mt := range fams["gatehouse_decisions_total"].GetMetric() {
+		if v := mt.GetCounter().GetValue(); v > 0 {
+			got[labelValue(mt, "decision")+"/"+labelValue(mt, "reason_class")] = v
+		}
+	}
+	want := map[string]float64{"deny/network": 1, "deny/authentication": 1, "deny/access": 1, "deny/policy": 1, "deny/rate_limit": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("decisions = %v, want %v", got, want)
+	}
+	for _, secret := range []string{"example.com", "alice", "frontend", "198.51.100", "203.0.113", "incident", tok[:12]} {
+		if strings.Contains(page, secret) {
+			t.Errorf("scrape contains %q", secret)
+		}
+	}
 }
