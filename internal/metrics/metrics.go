@@ -25,10 +25,10 @@ import (
 
 // Label values. Anything else is mapped to "other".
 var (
-	kinds        = []string{"list", "info", "mod", "zip", "latest", "sumdb", "health", "other"}
+	kinds        = [...]string{"list", "info", "mod", "zip", "latest", "sumdb", "health", "other"}
 	caches       = []string{"hit", "miss", "none"}
-	decisions    = []string{"deny", "would-deny"}
-	reasonClass  = []string{"authentication", "network", "access", "rate_limit", "policy", "other"}
+	decisions    = [...]string{"deny", "would-deny"}
+	reasonClass  = [...]string{"authentication", "network", "access", "rate_limit", "policy", "other"}
 	routes       = []string{"public", "private", "other"}
 	fetchResults = []string{"ok", "not_found", "error"}
 )
@@ -45,15 +45,15 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	requests  *prometheus.CounterVec
-	durations [8]prometheus.Observer // by kind index
-	bytes     [8]prometheus.Counter
+	durations [len(kinds)]prometheus.Observer // by kind index
+	bytes     [len(kinds)]prometheus.Counter
 	// byRequest caches the requests counter of each (kind, cache, status),
 	// so a request costs one map read, not WithLabelValues's hashing of
 	// three strings. Copy on write: the set is small and soon complete.
 	byRequest atomic.Pointer[map[uint32]prometheus.Counter]
 	mu        sync.Mutex
 
-	decisions [2][6]prometheus.Counter
+	decisions [len(decisions)][len(reasonClass)]prometheus.Counter
 
 	fetches        *prometheus.CounterVec
 	fetchDurations *prometheus.HistogramVec

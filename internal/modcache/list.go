@@ -18,10 +18,10 @@ import (
 // back to the versions in storage when the upstream fails.
 func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, error) {
 	route := c.opts.Route(modPath)
-	v, err := c.flight(ctx, "list "+modPath, func(ctx context.Context) (any, error) {
+	v, err := c.flight(ctx, "list "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
+		defer func() { done(err) }()
 		list, err := route.Source.List(ctx, modPath)
-		done(err)
 		if err != nil {
 			return nil, upstreamErr(err)
 		}
@@ -66,10 +66,10 @@ func cleanList(modPath string, list []string) []string {
 // when it fails from the highest version in storage.
 func (c *Cache) Latest(ctx context.Context, modPath string) ([]byte, Source, error) {
 	route := c.opts.Route(modPath)
-	v, err := c.flight(ctx, "latest "+modPath, func(ctx context.Context) (any, error) {
+	v, err := c.flight(ctx, "latest "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
+		defer func() { done(err) }()
 		data, err := route.Source.Latest(ctx, modPath)
-		done(err)
 		if err != nil {
 			return nil, upstreamErr(err)
 		}
