@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -51,6 +54,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	if err != nil {
 		return startFailed(env, log, err)
 	}
+	reloadOnHangup(ctx, env, args, cfg, acc, log)
 	ln, err := net.Listen("tcp", string(cfg.Listen))
 	if err != nil {
 		log.Error("cannot listen", "err", err)
@@ -74,6 +78,36 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// reloadOnHangup re-reads the configuration on SIGHUP and puts its
+// credentials and access rules in force (the policy file reloads on the
+// same signal, by itself). A configuration that does not load is refused
+// and the running one stays; settings that need a restart are named.
+func reloadOnHangup(ctx context.Context, env *cmdEnv, args []string, cfg *config.Serve, acc *accessParts, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			next, err := rereadServeConfig(env, args)
+			if err == nil {
+				err = acc.Reload(ctx, next, log)
+			}
+			if err != nil {
+				log.Error("config reload refused; the running access configuration stays in force", "err", err)
+				continue
+			}
+			if changed := restartOnlyChanges(cfg, next); len(changed) > 0 {
+				log.Warn("changed settings take effect only at restart", "keys", strings.Join(changed, ","))
+			}
+		}
+	}()
 }
 
 // startFailed reports why serve cannot start: a setting whose value turned

@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -30,6 +33,8 @@ type accessParts struct {
 	// trusted_proxies) before the TLS handshake.
 	Listener func(net.Listener) net.Listener
 	audit    *audit.Log
+	live     *liveAccess
+	networks [2]auth.Networks // allowed, trusted: fixed at start, as the listener holds them
 }
 
 // checkExposure refuses to serve an address other machines can reach with
@@ -51,18 +56,76 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 		}
 		p.TLS = tc
 	}
-	opts := auth.Options{Anonymous: bool(a.AllowAnonymous), Logger: log}
-	var err error
-	if opts.AllowedNetworks, err = auth.ParseNetworks(a.AllowedNetworks); err != nil {
+	allowed, err := auth.ParseNetworks(a.AllowedNetworks)
+	if err != nil {
 		return nil, &config.Error{Key: "allowed-networks", Err: err}
 	}
-	if opts.TrustedProxies, err = auth.ParseNetworks(a.TrustedProxies); err != nil {
+	trusted, err := auth.ParseNetworks(a.TrustedProxies)
+	if err != nil {
 		return nil, &config.Error{Key: "trusted-proxies", Err: err}
 	}
+	p.networks = [2]auth.Networks{allowed, trusted}
+	az, err := buildAuthz(ctx, a, p.networks, log)
+	if err != nil {
+		return nil, err
+	}
+	p.live = newLiveAccess(az)
+	p.Middleware = append(p.Middleware, p.live.Middleware)
+	p.Gates = append(p.Gates, p.live)
+	p.Listener = func(ln net.Listener) net.Listener {
+		return auth.FilterListener(ln, allowed, trusted)
+	}
+
+	if a.AuditFile != "" || a.AuditStdout {
+		ao := audit.Options{File: string(a.AuditFile), MaxSize: int64(a.AuditMaxSize), MaxFiles: int(a.AuditMaxFiles)}
+		if a.AuditStdout {
+			ao.Stdout = stdout
+		}
+		if a.AuditKeyFile != "" {
+			key, err := audit.LoadKey(string(a.AuditKeyFile))
+			if err != nil {
+				return nil, &config.Error{Key: "audit-key-file", Err: err}
+			}
+			ao.Key = key
+		}
+		l, err := audit.Open(ao)
+		if err != nil {
+			return nil, &config.Error{Key: "audit-file", Err: err}
+		}
+		p.audit = l
+		p.OnDone = func(e *reqlog.Entry) {
+			if err := l.Write(audit.ProxyRecord(e)); err != nil {
+				log.Error("AUDIT: cannot write the audit log", "err", err)
+			}
+		}
+	}
+	if !az.methods && !auth.IsLoopbackListen(string(cfg.Listen)) {
+		log.Warn("serving without authentication: anyone who can reach this address can fetch every module", "listen", string(cfg.Listen))
+	}
+	if az.methods && p.TLS == nil && !auth.IsLoopbackListen(string(cfg.Listen)) {
+		log.Warn("authentication without TLS: credentials cross the network in the clear, and the go command sends them only over https")
+	}
+	return &p, nil
+}
+
+// authz is the part of access control that a reload replaces: who the
+// credentials name ([[token]], [[client_cert]], [[oidc]], anonymous), how
+// fast each may go, and what each may see ([[access]], deny_status).
+type authz struct {
+	wrap    func(http.Handler) http.Handler // authentication, then the /sumdb/ filter of the access rules
+	gate    *auth.Access                    // nil: no [[access]] rules
+	methods bool                            // some authentication method is configured
+	tokens  int
+	rules   int
+}
+
+func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks, log *slog.Logger) (*authz, error) {
+	opts := auth.Options{AllowedNetworks: networks[0], TrustedProxies: networks[1], Anonymous: bool(a.AllowAnonymous), Logger: log}
 	var tokens []auth.TokenEntry
 	for _, t := range a.Tokens {
 		tokens = append(tokens, auth.TokenEntry{Name: t.Name, Hash: t.Hash, Groups: t.Groups})
 	}
+	var err error
 	if opts.Tokens, err = auth.NewTokens(tokens); err != nil {
 		return nil, err
 	}
@@ -89,55 +152,115 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 	if a.RateLimit > 0 {
 		opts.Limiter = ratelimit.New(float64(a.RateLimit), int(a.RateBurst))
 	}
-	p.Middleware = append(p.Middleware, auth.Middleware(opts))
-	p.Listener = func(ln net.Listener) net.Listener {
-		return auth.FilterListener(ln, opts.AllowedNetworks, opts.TrustedProxies)
-	}
-
+	az := &authz{methods: opts.Methods(), tokens: len(a.Tokens), rules: len(a.Rules)}
 	if len(a.Rules) > 0 {
 		var rules []auth.Rule
 		for _, r := range a.Rules {
 			rules = append(rules, auth.Rule{Modules: r.Modules, Groups: r.Groups})
 		}
-		gate, err := auth.NewAccess(rules, int(a.DenyStatus))
-		if err != nil {
+		if az.gate, err = auth.NewAccess(rules, int(a.DenyStatus)); err != nil {
 			return nil, err
 		}
-		p.Gates = append(p.Gates, gate)
-		p.Middleware = append(p.Middleware, gate.SumDB) // after authentication
+	}
+	authn := auth.Middleware(opts)
+	az.wrap = func(next http.Handler) http.Handler {
+		if az.gate != nil {
+			next = az.gate.SumDB(next)
+		}
+		return authn(next)
+	}
+	return az, nil
+}
 
-	}
+// liveAccess is the access control in force: a middleware and a gate that
+// consult the current authz, which Reload swaps atomically. A request
+// already past authentication finishes under the rules it started with
+// for that step; none is dropped or refused because of a reload.
+type liveAccess struct {
+	mu   sync.Mutex // serialises swaps
+	next http.Handler
+	cur  atomic.Pointer[liveState]
+}
 
-	if a.AuditFile != "" || a.AuditStdout {
-		ao := audit.Options{File: string(a.AuditFile), MaxSize: int64(a.AuditMaxSize), MaxFiles: int(a.AuditMaxFiles)}
-		if a.AuditStdout {
-			ao.Stdout = stdout
-		}
-		if a.AuditKeyFile != "" {
-			key, err := audit.LoadKey(string(a.AuditKeyFile))
-			if err != nil {
-				return nil, &config.Error{Key: "audit-key-file", Err: err}
-			}
-			ao.Key = key
-		}
-		l, err := audit.Open(ao)
-		if err != nil {
-			return nil, &config.Error{Key: "audit-file", Err: err}
-		}
-		p.audit = l
-		p.OnDone = func(e *reqlog.Entry) {
-			if err := l.Write(audit.ProxyRecord(e)); err != nil {
-				log.Error("AUDIT: cannot write the audit log", "err", err)
-			}
+type liveState struct {
+	az *authz
+	h  http.Handler // az.wrap(next)
+}
+
+func newLiveAccess(az *authz) *liveAccess {
+	l := &liveAccess{}
+	l.cur.Store(&liveState{az: az})
+	return l
+}
+
+// Middleware is installed once, by server.New; it remembers next so that
+// each new authz can be wrapped around it.
+func (l *liveAccess) Middleware(next http.Handler) http.Handler {
+	l.mu.Lock()
+	l.next = next
+	l.cur.Store(&liveState{az: l.cur.Load().az, h: l.cur.Load().az.wrap(next)})
+	l.mu.Unlock()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.cur.Load().h.ServeHTTP(w, r) })
+}
+
+func (l *liveAccess) swap(az *authz) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := &liveState{az: az}
+	if l.next != nil {
+		st.h = az.wrap(l.next)
+	}
+	l.cur.Store(st)
+}
+
+func (l *liveAccess) Admit(ctx context.Context, req goproxy.Request) error {
+	if g := l.cur.Load().az.gate; g != nil {
+		return g.Admit(ctx, req)
+	}
+	return nil
+}
+
+func (l *liveAccess) FilterVersions(ctx context.Context, mod string, versions []string) ([]string, error) {
+	if g := l.cur.Load().az.gate; g != nil {
+		return g.FilterVersions(ctx, mod, versions)
+	}
+	return versions, nil
+}
+
+// Reload puts the credentials and access rules of cfg in force. TLS files
+// reload by themselves; networks, listeners and the audit log stay as they
+// were at start (restartOnlyChanges names those that differ).
+func (p *accessParts) Reload(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
+	if err := checkExposure(cfg); err != nil {
+		return err
+	}
+	az, err := buildAuthz(ctx, &cfg.Access, p.networks, log)
+	if err != nil {
+		return err
+	}
+	p.live.swap(az)
+	log.Info("access configuration reloaded", "tokens", az.tokens, "access_rules", az.rules)
+	return nil
+}
+
+// reloadable are the keys of serve a reload puts in force (besides the
+// file-only [[token]], [[client_cert]], [[oidc]] and [[access]] tables).
+var reloadable = map[string]bool{"allow-anonymous": true, "rate-limit": true, "rate-burst": true, "deny-status": true}
+
+// restartOnlyChanges lists the keys whose values differ between old and
+// cfg but take effect only at restart.
+func restartOnlyChanges(old, cfg *config.Serve) []string {
+	was := map[string]string{}
+	for _, k := range old.Keys() {
+		was[k.Name] = k.Value.String()
+	}
+	var changed []string
+	for _, k := range cfg.Keys() {
+		if !reloadable[k.Name] && was[k.Name] != k.Value.String() {
+			changed = append(changed, k.Name)
 		}
 	}
-	if !opts.Methods() && !auth.IsLoopbackListen(string(cfg.Listen)) {
-		log.Warn("serving without authentication: anyone who can reach this address can fetch every module", "listen", string(cfg.Listen))
-	}
-	if opts.Methods() && p.TLS == nil && !auth.IsLoopbackListen(string(cfg.Listen)) {
-		log.Warn("authentication without TLS: credentials cross the network in the clear, and the go command sends them only over https")
-	}
-	return &p, nil
+	return changed
 }
 
 // Close flushes the audit log and reports its head, the anchor to keep

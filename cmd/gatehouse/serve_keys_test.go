@@ -103,3 +103,24 @@ func TestEveryServeKeyRefusesBadValues(t *testing.T) {
 		}
 	}
 }
+
+// The keys a reload puts in force are keys of serve (a renamed key would
+// otherwise turn silently into a restart-only one), and a change to any
+// other key is named as needing a restart.
+func TestReloadableKeys(t *testing.T) {
+	names := map[string]bool{}
+	for _, k := range config.DefaultServe().Keys() {
+		names[k.Name] = true
+	}
+	for name := range reloadable {
+		if !names[name] {
+			t.Errorf("reloadable key %q is not a serve key", name)
+		}
+	}
+	old, cfg := config.DefaultServe(), config.DefaultServe()
+	cfg.RateLimit, cfg.DenyStatus = 7, 403
+	cfg.Upstream, cfg.Listen = "https://other.example", "127.0.0.1:9"
+	if got := strings.Join(restartOnlyChanges(old, cfg), ","); got != "listen,upstream" {
+		t.Errorf("restart-only changes: %q, want listen,upstream", got)
+	}
+}
