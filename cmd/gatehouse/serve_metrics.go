@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
@@ -63,6 +64,9 @@ func metricsAttr(ln net.Listener) slog.Attr {
 func serveMetrics(ctx context.Context, ln net.Listener, m *metrics.Metrics, log *slog.Logger) (stop func()) {
 	if ln == nil {
 		return func() {}
+	}
+	if !auth.IsLoopbackListen(ln.Addr().String()) {
+		log.Warn("the metrics listener has no authentication: keep it on loopback or a monitoring network", "metrics_listen", ln.Addr().String())
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
