@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -203,5 +204,32 @@ func TestServeAuditToFileAndStdout(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), `"kind":"list"`) {
 		t.Error("audit lines in the server log")
+	}
+}
+
+// A reload keeps the listener serve started with, so the exposure check
+// must judge the new credentials against that address, not against the
+// listen key of the new file: changing listen to loopback in the file
+// while dropping every credential would otherwise open the running
+// 0.0.0.0 listener to anyone.
+func TestReloadRefusesExposureOfTheRunningListener(t *testing.T) {
+	cfg := config.DefaultServe()
+	cfg.Listen = "0.0.0.0:3000"
+	cfg.Tokens = []config.Token{{Name: "x", Hash: "sha256:" + strings.Repeat("0", 64)}}
+	log := slog.New(slog.DiscardHandler)
+	acc, err := buildAccess(context.Background(), cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := config.DefaultServe()
+	next.Listen = "127.0.0.1:3000" // restart-only: the running listener stays on 0.0.0.0
+	err = acc.Reload(context.Background(), next, log)
+	if err == nil || !strings.Contains(err.Error(), "0.0.0.0:3000") {
+		t.Fatalf("reload without authentication on the running 0.0.0.0 listener: %v, want refused naming 0.0.0.0:3000", err)
+	}
+	// With a credential, or anonymous asked for, the same reload is fine.
+	next.AllowAnonymous = true
+	if err := acc.Reload(context.Background(), next, log); err != nil {
+		t.Fatalf("reload with allow_anonymous: %v", err)
 	}
 }

@@ -35,6 +35,7 @@ type accessParts struct {
 	audit    *audit.Log
 	live     *liveAccess
 	networks [2]auth.Networks // allowed, trusted: fixed at start, as the listener holds them
+	listen   config.String    // the address listened on: fixed at start, like the listener
 }
 
 // checkExposure refuses to serve an address other machines can reach with
@@ -65,6 +66,7 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 		return nil, &config.Error{Key: "trusted-proxies", Err: err}
 	}
 	p.networks = [2]auth.Networks{allowed, trusted}
+	p.listen = cfg.Listen
 	az, err := buildAuthz(ctx, a, p.networks, log)
 	if err != nil {
 		return nil, err
@@ -231,7 +233,11 @@ func (l *liveAccess) FilterVersions(ctx context.Context, mod string, versions []
 // reload by themselves; networks, listeners and the audit log stay as they
 // were at start (restartOnlyChanges names those that differ).
 func (p *accessParts) Reload(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
-	if err := checkExposure(cfg); err != nil {
+	// The listener stays where it started, whatever listen now says: judge
+	// the new credentials against the address actually served.
+	running := *cfg
+	running.Listen = p.listen
+	if err := checkExposure(&running); err != nil {
 		return err
 	}
 	az, err := buildAuthz(ctx, &cfg.Access, p.networks, log)
