@@ -108,19 +108,19 @@ func TestKeyedChainRefusesForgeries(t *testing.T) {
 	}
 }
 
-// A key configured for an existing plain log: the chain goes on sealed, and
-// the first sealed line vouches for the plain lines before it.
+// A key configured for an existing plain log: gatehouse will not seal on
+// top of it (TestOpenWithKeyRefusesPlainLog says why). Verify still reads
+// a chain that goes on sealed after plain lines, where the first sealed
+// line vouches for the ones before it.
 func TestKeyAddedToPlainLog(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "audit.log")
 	l, _ := Open(Options{File: name})
-	writeN(t, l, 0, 3)
+	writeN(t, l, 0, 5)
 	l.Close()
-	l, err := Open(Options{File: name, Key: testKey})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := Open(Options{File: name, Key: testKey}); err == nil || !strings.Contains(err.Error(), "not sealed with the key") {
+		t.Fatalf("Open with a key on a plain log: %v, want refused", err)
 	}
-	writeN(t, l, 3, 2)
-	l.Close()
+	writeLines(t, name, reseal(t, readLines(t, name), 3, testKey))
 	s, err := VerifyWithKey(testKey, name)
 	if err != nil || s.Records != 5 || s.Keyed != 2 || s.FirstKeyedSeq != 4 {
 		t.Fatalf("%+v, %v", s, err)
@@ -194,5 +194,35 @@ func TestKeyFiles(t *testing.T) {
 	}
 	if _, err := LoadKey(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing key file accepted")
+	}
+}
+
+// The forger re-writes a sealed log as a plain chain and waits for a
+// restart. Were gatehouse to seal its next line on top, that line would
+// vouch for the forgery and 'audit verify --key-file' would pass: so with a
+// key it refuses to continue a log whose last line is not sealed, in the
+// current file or, after rotation, in File.1.
+func TestOpenWithKeyRefusesPlainLog(t *testing.T) {
+	name, lines := keyedLog(t, 5)
+	forged := append([]string(nil), lines...)
+	forged[2] = strings.Replace(forged[2], `"identity":"ci"`, `"identity":"intruder"`, 1)
+	forged = reseal(t, forged, 0, nil)
+	writeLines(t, name, forged)
+	if l, err := Open(Options{File: name, Key: testKey}); err == nil {
+		writeN(t, l, 5, 1)
+		l.Close()
+		s, verr := VerifyWithKey(testKey, name)
+		t.Fatalf("Open with the key continued a plain chain; verify --key-file then says %+v, %v", s, verr)
+	} else if !strings.Contains(err.Error(), "not sealed with the key") {
+		t.Errorf("err = %v, want it to say the log is not sealed with the key", err)
+	}
+	// Rotated: the current file empty, the forgery in File.1.
+	if err := os.Rename(name, name+".1"); err != nil {
+		t.Fatal(err)
+	}
+	writeLines(t, name, nil)
+	os.Truncate(name, 0)
+	if _, err := Open(Options{File: name, Key: testKey}); err == nil || !strings.Contains(err.Error(), name+".1") {
+		t.Errorf("rotated forgery: %v, want a refusal naming %s.1", err, name)
 	}
 }

@@ -129,6 +129,12 @@ func lastLine(name string, key []byte) (chainFields, bool, error) {
 		if err != nil {
 			return chainFields{}, false, fmt.Errorf("audit: %s: last line: %v; run 'gatehouse audit verify %s'", name, err, name)
 		}
+		// A sealed line would vouch for every line before it, so it must
+		// not go on top of lines the key did not seal: whoever can write
+		// the file could have re-written it as a plain chain.
+		if key != nil && !cf.keyed() {
+			return chainFields{}, false, fmt.Errorf("audit: %s: the last line is not sealed with the key (the log was written without one, or re-written): check it with 'gatehouse audit verify', move it and its rotated files aside, and start a new sealed log", name)
+		}
 		return cf, true, nil
 	}
 }
