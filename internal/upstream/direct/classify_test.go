@@ -25,6 +25,12 @@ func TestChildErrorClassification(t *testing.T) {
 		{"proxyconnect tcp: dial tcp 127.0.0.1:40401: connect: connection refused", false},
 		{"fatal: could not read Username for 'https://git.corp.test:14035': terminal prompts disabled", false},
 		{"exit status 1: something unexpected on port 40404", false},
+		// Version numbers and path elements that hold the digits are not statuses.
+		{"go: git.corp.test/x@v1.403.0: invalid version: unknown revision v1.403.0", true},
+		{"go: git.corp.test/team-401/x@v1.0.0: invalid version: unknown revision v1.0.0", true},
+		{"go: git.corp.test/x@v0.0.0-20260101000000-401abc: invalid version: unknown revision 401abc", true},
+		{"reading https://git.corp.test/x/@v/list: 404 Not Found (HTTP 403)", false},
+		{"server response: (403) Forbidden", false},
 	} {
 		err := s.childError("download", "git.corp.test/x@v1.0.0", tt.msg)
 		if got := errors.Is(err, upstream.ErrNotFound); got != tt.notFound {

@@ -457,10 +457,11 @@ func (s *Source) childError(op, what, msg string) error {
 }
 
 // deniedRE and notFoundRE find an HTTP status in a child's message as a
-// number of its own, not part of a port (":40312") or of another number.
+// word of its own, not part of a port (":40312"), a version ("v1.403.0"),
+// a path element ("team-401") or a commit hash ("401abc").
 var (
-	deniedRE   = regexp.MustCompile(`(^|[^:\d])40[13]($|\D)`)
-	notFoundRE = regexp.MustCompile(`(^|[^:\d])404($|\D)`)
+	deniedRE   = regexp.MustCompile(`(^|[\s(])40[13]\b`)
+	notFoundRE = regexp.MustCompile(`(^|[\s(])404\b`)
 )
 
 type limitedBuffer struct {
