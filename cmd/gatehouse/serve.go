@@ -34,6 +34,12 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) int {
+	// Catch SIGHUP from the start: unhandled, it would end the process, and
+	// an operator may reload while serve is still starting. The signal is
+	// kept for reloadOnHangup.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, code := loadServeConfig(env, "serve", "serve [flags]\n\nRuns the GOPROXY server. Every flag is also an environment variable\nand a key of the TOML file given with --config (see docs/configuration.md).", args, true)
 	if code >= 0 {
 		return code
@@ -54,7 +60,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	if err != nil {
 		return startFailed(env, log, err)
 	}
-	reloadOnHangup(ctx, env, args, cfg, acc, log)
+	reloadOnHangup(ctx, hup, env, args, cfg, acc, log)
 	ln, err := net.Listen("tcp", string(cfg.Listen))
 	if err != nil {
 		log.Error("cannot listen", "err", err)
@@ -84,11 +90,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 // credentials and access rules in force (the policy file reloads on the
 // same signal, by itself). A configuration that does not load is refused
 // and the running one stays; settings that need a restart are named.
-func reloadOnHangup(ctx context.Context, env *cmdEnv, args []string, cfg *config.Serve, acc *accessParts, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, env *cmdEnv, args []string, cfg *config.Serve, acc *accessParts, log *slog.Logger) {
 	go func() {
-		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():

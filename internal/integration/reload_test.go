@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -133,6 +134,58 @@ func TestReloadCredentialsAndRules(t *testing.T) {
 	for _, tok := range tokens {
 		if strings.Contains(p.Logs(), tok) {
 			t.Error("a token is in the log")
+		}
+	}
+}
+
+// A SIGHUP that arrives while serve is still starting (here: blocked
+// reading its audit key from a pipe) must not kill it: Go's default for an
+// unhandled SIGHUP is to exit, so serve must catch the signal from the
+// start, not only once it is about to listen.
+func TestHangupDuringStartIsNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "audit.key")
+	if err := syscall.Mkfifo(key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.Buffer
+	cmd := exec.Command(gatehouseBin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(),
+		"--audit-file", filepath.Join(dir, "audit.log"), "--audit-key-file", key)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	// Opening the pipe for writing returns once serve has opened it to
+	// read the key: serve is mid-start.
+	w, err := os.OpenFile(key, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(200 * time.Millisecond)
+	fmt.Fprintln(w, strings.Repeat("k", 64))
+	w.Close()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "gatehouse serving"); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("serve died of a SIGHUP during start: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
 		}
 	}
 }
