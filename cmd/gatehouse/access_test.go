@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/testoidc"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
@@ -231,5 +233,54 @@ func TestReloadRefusesExposureOfTheRunningListener(t *testing.T) {
 	next.AllowAnonymous = true
 	if err := acc.Reload(context.Background(), next, log); err != nil {
 		t.Fatalf("reload with allow_anonymous: %v", err)
+	}
+}
+
+// A reload while an OIDC issuer is down (say, to revoke a leaked static
+// token during an outage) must not cut off OIDC clients: unchanged
+// [[oidc]] entries keep their discovered keys and verified tokens.
+func TestReloadKeepsOIDCIssuersThatDidNotChange(t *testing.T) {
+	is := testoidc.New(t)
+	cfg := config.DefaultServe()
+	cfg.OIDC = []config.OIDC{{Issuer: is.URL, Audience: "gatehouse", CAFile: is.CAFile}}
+	log := slog.New(slog.DiscardHandler)
+	acc, err := buildAccess(t.Context(), cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := acc.Middleware[0](http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	status := func(token string) int {
+		req := httptest.NewRequest("GET", "/example.com/hello/@v/list", nil)
+		req.RemoteAddr = "127.0.0.1:1234"
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	seen := is.Mint(t, is.Claims("ci", "gatehouse"))
+	if st := status(seen); st != 200 {
+		t.Fatalf("before the reload: %d", st)
+	}
+	is.Close()
+	next := config.DefaultServe()
+	next.OIDC = cfg.OIDC
+	next.Tokens = []config.Token{{Name: "x", Hash: "sha256:" + strings.Repeat("0", 64)}}
+	if err := acc.Reload(t.Context(), next, log); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(seen); st != 200 {
+		t.Errorf("a token verified before the reload, issuer down: %d, want 200", st)
+	}
+	if st := status(is.Mint(t, is.Claims("ci2", "gatehouse"))); st != 200 {
+		t.Errorf("a new token signed with a key fetched before the reload, issuer down: %d, want 200", st)
+	}
+	// A changed entry is a new issuer configuration: it must be fetched
+	// afresh, and with the issuer down its tokens fail.
+	next.OIDC = []config.OIDC{{Issuer: is.URL, Audience: "gatehouse", CAFile: is.CAFile, Groups: []string{"more"}}}
+	if err := acc.Reload(t.Context(), next, log); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(seen); st == 200 {
+		t.Errorf("a changed [[oidc]] entry kept the old verification")
 	}
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -67,7 +70,7 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 	}
 	p.networks = [2]auth.Networks{allowed, trusted}
 	p.listen = cfg.Listen
-	az, err := buildAuthz(ctx, a, p.networks, log)
+	az, err := buildAuthz(ctx, a, p.networks, log, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +122,15 @@ type authz struct {
 	methods bool                            // some authentication method is configured
 	tokens  int
 	rules   int
+	// oidc and oidcConfig are kept so that a reload whose [[oidc]] entries
+	// (and their CA files) are unchanged goes on with the same verifier: its
+	// discovered keys and verified tokens, which an issuer that is down at
+	// that moment could not give again.
+	oidc       *auth.OIDC
+	oidcConfig string
 }
 
-func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks, log *slog.Logger) (*authz, error) {
+func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks, log *slog.Logger, prev *authz) (*authz, error) {
 	opts := auth.Options{AllowedNetworks: networks[0], TrustedProxies: networks[1], Anonymous: bool(a.AllowAnonymous), Logger: log}
 	var tokens []auth.TokenEntry
 	for _, t := range a.Tokens {
@@ -138,7 +147,10 @@ func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks
 		}
 		opts.Certs = auth.NewCertIdentities(certs)
 	}
-	if len(a.OIDC) > 0 {
+	oidcConfig := oidcFingerprint(a.OIDC)
+	if len(a.OIDC) > 0 && prev != nil && prev.oidc != nil && prev.oidcConfig == oidcConfig {
+		opts.OIDC = prev.oidc
+	} else if len(a.OIDC) > 0 {
 		var issuers []auth.OIDCIssuer
 		for _, o := range a.OIDC {
 			issuers = append(issuers, auth.OIDCIssuer{
@@ -154,7 +166,7 @@ func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks
 	if a.RateLimit > 0 {
 		opts.Limiter = ratelimit.New(float64(a.RateLimit), int(a.RateBurst))
 	}
-	az := &authz{methods: opts.Methods(), tokens: len(a.Tokens), rules: len(a.Rules)}
+	az := &authz{methods: opts.Methods(), tokens: len(a.Tokens), rules: len(a.Rules), oidc: opts.OIDC, oidcConfig: oidcConfig}
 	if len(a.Rules) > 0 {
 		var rules []auth.Rule
 		for _, r := range a.Rules {
@@ -172,6 +184,20 @@ func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks
 		return authn(next)
 	}
 	return az, nil
+}
+
+// oidcFingerprint identifies [[oidc]] entries and the contents of their CA
+// files: equal fingerprints verify the same tokens the same way.
+func oidcFingerprint(entries []config.OIDC) string {
+	h := sha256.New()
+	for _, o := range entries {
+		fmt.Fprintf(h, "%#v\n", o) // fmt prints maps sorted
+		if o.CAFile != "" {
+			b, _ := os.ReadFile(o.CAFile) // a file that cannot be read fails NewOIDC
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // liveAccess is the access control in force: a middleware and a gate that
@@ -240,7 +266,7 @@ func (p *accessParts) Reload(ctx context.Context, cfg *config.Serve, log *slog.L
 	if err := checkExposure(&running); err != nil {
 		return err
 	}
-	az, err := buildAuthz(ctx, &cfg.Access, p.networks, log)
+	az, err := buildAuthz(ctx, &cfg.Access, p.networks, log, p.live.cur.Load().az)
 	if err != nil {
 		return err
 	}

@@ -122,3 +122,6 @@ func Sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims
 	}
 	return out
 }
+
+// Close stops the issuer, as an outage would.
+func (is *Issuer) Close() { is.srv.Close() }
