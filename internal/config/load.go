@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,6 +142,11 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 	return v, v != ""
 }
 
+// quotedRE matches the text the TOML parser quotes from the file when it
+// cannot read a value (not the messages of gatehouse's own value types,
+// which decide for themselves what is safe to show).
+var quotedRE = regexp.MustCompile(`(found |Invalid integer |Invalid float |Invalid float value: )"(?:[^"\\]|\\.)*"`)
+
 func decodeFile(name string, target any) error {
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -150,7 +156,9 @@ func decodeFile(name string, target any) error {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("config: %s:%d: %s", name, perr.Position.Line, perr.Message)
+			// The parser quotes what it could not read, often a secret
+			// left unquoted; the line number is enough to find it.
+			return fmt.Errorf("config: %s:%d: %s", name, perr.Position.Line, quotedRE.ReplaceAllString(perr.Message, `$1"…"`))
 		}
 		// Type mismatches name the key in their message.
 		return fmt.Errorf("config: %s: %v", name, err)

@@ -137,3 +137,22 @@ func TestRepeatedListFlag(t *testing.T) {
 		t.Errorf("nosumdb = %q", got)
 	}
 }
+
+// A value the TOML parser cannot read is often a secret someone forgot to
+// quote; its error goes to stderr at start and to the log on a reload, so
+// it names the line but not the value.
+func TestParseErrorsDoNotEchoValues(t *testing.T) {
+	for text, secret := range map[string]string{
+		"[[private_netrc]]\nmachine = \"git.corp.example\"\nlogin = \"ci\"\npassword = correctHorseBattery\n": "Horse",
+		"[[private_netrc]]\nmachine = \"git.corp.example\"\npassword = 9876_staple\n":                         "9876",
+		"own_sumdb_key = PRIVATE+KEY+corp\n":                                                                  "PRIVATE",
+	} {
+		_, err := load(t, writeConfig(t, text), nil)
+		if err == nil {
+			t.Fatalf("%q loaded", text)
+		}
+		if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), ".toml:") {
+			t.Errorf("%q: %v; want the line, not the value", text, err)
+		}
+	}
+}
