@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -45,9 +49,7 @@ Example:
 func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	cfg := config.DefaultDocker()
 	fs := newFlagSet(env, "docker", dockerSynopsis)
-	keys := cfg.Keys()
-	configFile := config.Bind(fs, keys)
-	list := fs.Bool("list-endpoints", false, "print the Docker Engine API endpoints that rules may name, and the presets, then exit")
+	list, configFile := dockerFlags(fs, cfg)
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
 	}
@@ -59,22 +61,12 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "gatehouse docker: "+err.Error())
 		return 2
 	}
-	if fs.NArg() > 0 {
-		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	}
-	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {
+	if err := loadDockerConfig(env, fs, cfg, *configFile); err != nil {
 		return fail(err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return fail(err)
-	}
-	clients, err := dockerClients(cfg)
+	clients, inspector, err := dockerRules(cfg)
 	if err != nil {
 		return fail(err)
-	}
-	allow, err := inspect.NewAllowlist(cfg.BindAllowlist)
-	if err != nil {
-		return fail(&config.Error{Key: "bind-allowlist", Err: err})
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
 	var tlsCfg *tls.Config
@@ -102,7 +94,7 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	g, err := guard.New(guard.Options{
 		Socket:    string(cfg.Socket),
 		Clients:   clients,
-		Inspector: inspect.New(allow, int64(cfg.MaxBody)),
+		Inspector: inspector,
 		Audit:     sink,
 		Logger:    log,
 	})
@@ -146,6 +138,7 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 			log.Warn("a client may do almost anything: treat it as root on the Docker host", "client", i, "profile", c.Profile)
 		}
 	}
+	reloadDockerOnHangup(ctx, env, args, cfg, g, log)
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		log.Info("gatehouse docker listening", "listen", listenName(ln), "socket", string(cfg.Socket), "clients", len(clients), "version", buildVersion())
@@ -166,6 +159,84 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+func dockerFlags(fs *flag.FlagSet, cfg *config.Docker) (list *bool, configFile *string) {
+	configFile = config.Bind(fs, cfg.Keys())
+	list = fs.Bool("list-endpoints", false, "print the Docker Engine API endpoints that rules may name, and the presets, then exit")
+	return list, configFile
+}
+
+// loadDockerConfig reads the environment and file into cfg, under the
+// flags fs has parsed, and validates it.
+func loadDockerConfig(env *cmdEnv, fs *flag.FlagSet, cfg *config.Docker, configFile string) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := config.Load(fs, cfg.Keys(), configFile, cfg, env.getenv); err != nil {
+		return err
+	}
+	return cfg.Validate()
+}
+
+// dockerRules builds what a reload may replace: the clients with their
+// profiles, and the body inspector with its bind allowlist and size limit.
+func dockerRules(cfg *config.Docker) ([]guard.Client, *inspect.Inspector, error) {
+	clients, err := dockerClients(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	allow, err := inspect.NewAllowlist(cfg.BindAllowlist)
+	if err != nil {
+		return nil, nil, &config.Error{Key: "bind-allowlist", Err: err}
+	}
+	return clients, inspect.New(allow, int64(cfg.MaxBody)), nil
+}
+
+// dockerReloadable are the keys a reload puts in force, besides the
+// file-only [profiles] and [[clients]].
+var dockerReloadable = map[string]bool{"bind-allowlist": true, "max-body": true}
+
+// reloadDockerOnHangup reads the configuration again on SIGHUP and puts
+// its clients, profiles and body rules in force; a configuration that does
+// not load is refused and the running rules stay.
+func reloadDockerOnHangup(ctx context.Context, env *cmdEnv, args []string, started *config.Docker, g *guard.Guard, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			cfg := config.DefaultDocker()
+			fs := flag.NewFlagSet("docker", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, configFile := dockerFlags(fs, cfg)
+			err := fs.Parse(args)
+			if err == nil {
+				err = loadDockerConfig(env, fs, cfg, *configFile)
+			}
+			var clients []guard.Client
+			var in *inspect.Inspector
+			if err == nil {
+				clients, in, err = dockerRules(cfg)
+			}
+			if err == nil {
+				err = g.Update(clients, in)
+			}
+			if err != nil {
+				log.Error("config reload refused; the running rules stay in force", "err", err)
+				continue
+			}
+			log.Info("docker rules reloaded", "clients", len(clients), "profiles", len(cfg.Profiles))
+			if changed := changedKeys(started.Keys(), cfg.Keys(), dockerReloadable); len(changed) > 0 {
+				log.Warn("changed settings take effect only at restart", "keys", strings.Join(changed, ","))
+			}
+		}
+	}()
 }
 
 func listenName(ln net.Listener) string {

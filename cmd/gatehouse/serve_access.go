@@ -282,13 +282,19 @@ var reloadable = map[string]bool{"allow-anonymous": true, "rate-limit": true, "r
 // restartOnlyChanges lists the keys whose values differ between old and
 // cfg but take effect only at restart.
 func restartOnlyChanges(old, cfg *config.Serve) []string {
-	was := map[string]string{}
-	for _, k := range old.Keys() {
-		was[k.Name] = k.Value.String()
+	return changedKeys(old.Keys(), cfg.Keys(), reloadable)
+}
+
+// changedKeys names the keys of now whose values differ from was, except
+// those in except.
+func changedKeys(was, now []config.Key, except map[string]bool) []string {
+	before := map[string]string{}
+	for _, k := range was {
+		before[k.Name] = k.Value.String()
 	}
 	var changed []string
-	for _, k := range cfg.Keys() {
-		if !reloadable[k.Name] && was[k.Name] != k.Value.String() {
+	for _, k := range now {
+		if !except[k.Name] && before[k.Name] != k.Value.String() {
 			changed = append(changed, k.Name)
 		}
 	}

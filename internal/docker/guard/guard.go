@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
@@ -33,12 +34,11 @@ type Options struct {
 
 // A Guard is an http.Handler that stands in front of dockerd.
 type Guard struct {
-	clients []Client
-	inspect *inspect.Inspector
-	audit   audit.Sink
-	log     *slog.Logger
-	proxy   http.Handler
-	daemon  *http.Client // gatehouse's own questions to dockerd
+	rules  atomic.Pointer[ruleSet]
+	audit  audit.Sink
+	log    *slog.Logger
+	proxy  http.Handler
+	daemon *http.Client // gatehouse's own questions to dockerd
 }
 
 // New returns a Guard.
@@ -55,16 +55,37 @@ func New(o Options) (*Guard, error) {
 	if o.Inspector == nil {
 		o.Inspector = inspect.New(nil, 0)
 	}
-	for _, c := range o.Clients {
+	t := daemonTransport(o.Socket)
+	g := &Guard{audit: o.Audit, log: o.Logger,
+		proxy: newProxy(t, o.Logger), daemon: &http.Client{Transport: t, Timeout: 30 * time.Second}}
+	if err := g.Update(o.Clients, o.Inspector); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// ruleSet is what a reload replaces: who the clients are, with their
+// profiles, and the body rules. A request reads it once, so it is judged
+// by one whole set.
+type ruleSet struct {
+	clients []Client
+	inspect *inspect.Inspector
+}
+
+// Update puts new clients and body rules in force for the requests that
+// start from now on; requests under way finish under the old ones.
+func (g *Guard) Update(clients []Client, in *inspect.Inspector) error {
+	for _, c := range clients {
 		if c.Profile == nil {
-			return nil, errors.New("guard: a client has no profile")
+			return errors.New("guard: a client has no profile")
 		}
 	}
-	t := daemonTransport(o.Socket)
-	g := &Guard{clients: o.Clients, inspect: o.Inspector, audit: o.Audit, log: o.Logger,
-		proxy: newProxy(t, o.Logger), daemon: &http.Client{Transport: t, Timeout: 30 * time.Second}}
-	o.Inspector.WithVolumeLookup(g.lookupVolume)
-	return g, nil
+	if in == nil {
+		in = inspect.New(nil, 0)
+	}
+	in.WithVolumeLookup(g.lookupVolume)
+	g.rules.Store(&ruleSet{clients: clients, inspect: in})
+	return nil
 }
 
 // A refusal is a request gatehouse does not forward.
@@ -76,7 +97,8 @@ type refusal struct {
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := audit.Record{Time: time.Now().UTC(), Service: "docker", Method: clip(r.Method, 16), Endpoint: clip(r.URL.EscapedPath(), 512)}
-	id, from, prof := g.identify(r)
+	rs := g.rules.Load()
+	id, from, prof := rs.identify(r)
 	rec.Identity, rec.AuthMethod, rec.Groups, rec.Client = id.Name, id.Method, id.Groups, from
 
 	refuse := func(f refusal) {
@@ -109,7 +131,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Rule = prof.Name + ": " + rule.String()
-	if f := g.checkRequest(r, ep, prof.Unrestricted); f != nil {
+	if f := g.checkRequest(r, ep, prof.Unrestricted, rs.inspect); f != nil {
 		refuse(*f)
 		return
 	}
@@ -137,7 +159,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // checkRequest applies what holds for every allowed request, then the body
 // rules unless the profile is unrestricted.
-func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool) *refusal {
+func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool, in *inspect.Inspector) *refusal {
 	// dockerd reads parameters with ParseForm, which also takes them from a
 	// form body; the docker CLI never sends one.
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -154,8 +176,8 @@ func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool
 		return nil
 	}
 	var body []byte
-	if g.inspect.ReadsBody(ep) {
-		max := g.inspect.MaxBody()
+	if in.ReadsBody(ep) {
+		max := in.MaxBody()
 		body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 		if err != nil {
 			return &refusal{http.StatusBadRequest, "body-limit", "cannot read the request body"}
@@ -169,7 +191,7 @@ func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool
 		r.TransferEncoding = nil
 		r.Header.Del("Transfer-Encoding")
 	}
-	if v := g.inspect.Check(r.Context(), ep, q, body); v != nil {
+	if v := in.Check(r.Context(), ep, q, body); v != nil {
 		return &refusal{http.StatusForbidden, v.Rule, v.Reason}
 	}
 	return nil

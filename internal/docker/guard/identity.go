@@ -43,11 +43,11 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 
 // identify returns who made r and that client's profile; the profile is nil
 // for a client no entry names, who may do nothing.
-func (g *Guard) identify(r *http.Request) (*auth.Identity, string, *rules.Profile) {
+func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *rules.Profile) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 		cert := r.TLS.PeerCertificates[0]
 		names := auth.CertNames(cert)
-		for _, c := range g.clients {
+		for _, c := range rs.clients {
 			for _, n := range names {
 				if c.Cert != "" && c.Cert == n {
 					return &auth.Identity{Name: n, Method: "mtls"}, r.RemoteAddr, c.Profile
@@ -63,12 +63,12 @@ func (g *Guard) identify(r *http.Request) (*auth.Identity, string, *rules.Profil
 	if p, ok := r.Context().Value(peerKey{}).(*peer); ok && p.err == nil {
 		from := fmt.Sprintf("pid %d", p.pid)
 		uid := &auth.Identity{Name: fmt.Sprintf("uid:%d", p.uid), Method: "peercred", Groups: []string{fmt.Sprintf("gid:%d", p.gid)}}
-		for _, c := range g.clients {
+		for _, c := range rs.clients {
 			if c.UID != nil && *c.UID == p.uid {
 				return uid, from, c.Profile
 			}
 		}
-		for _, c := range g.clients {
+		for _, c := range rs.clients {
 			if c.GID != nil && *c.GID == p.gid {
 				return &auth.Identity{Name: fmt.Sprintf("gid:%d", p.gid), Method: "peercred", Groups: uid.Groups}, from, c.Profile
 			}
