@@ -47,6 +47,11 @@ Example:
     --tls-cert server.pem --tls-key server-key.pem --client-ca ca.pem`
 
 func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
+	// Catch SIGHUP from the start, as serve does: unhandled, it would end
+	// the process while it is still starting.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg := config.DefaultDocker()
 	fs := newFlagSet(env, "docker", dockerSynopsis)
 	list, configFile := dockerFlags(fs, cfg)
@@ -138,7 +143,7 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 			log.Warn("a client may do almost anything: treat it as root on the Docker host", "client", i, "profile", c.Profile)
 		}
 	}
-	reloadDockerOnHangup(ctx, env, args, cfg, g, log)
+	reloadDockerOnHangup(ctx, hup, env, args, cfg, g, log)
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		log.Info("gatehouse docker listening", "listen", listenName(ln), "socket", string(cfg.Socket), "clients", len(clients), "version", buildVersion())
@@ -200,11 +205,8 @@ var dockerReloadable = map[string]bool{"bind-allowlist": true, "max-body": true}
 // reloadDockerOnHangup reads the configuration again on SIGHUP and puts
 // its clients, profiles and body rules in force; a configuration that does
 // not load is refused and the running rules stay.
-func reloadDockerOnHangup(ctx context.Context, env *cmdEnv, args []string, started *config.Docker, g *guard.Guard, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+func reloadDockerOnHangup(ctx context.Context, hup <-chan os.Signal, env *cmdEnv, args []string, started *config.Docker, g *guard.Guard, log *slog.Logger) {
 	go func() {
-		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():

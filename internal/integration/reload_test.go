@@ -138,54 +138,67 @@ func TestReloadCredentialsAndRules(t *testing.T) {
 	}
 }
 
-// A SIGHUP that arrives while serve is still starting (here: blocked
-// reading its audit key from a pipe) must not kill it: Go's default for an
-// unhandled SIGHUP is to exit, so serve must catch the signal from the
-// start, not only once it is about to listen.
+// A SIGHUP while serve or docker is still starting (systemctl reload
+// right after start, or a slow key file) is not fatal: both catch it from
+// their first step. A named pipe as the audit key file holds each of them
+// mid-start.
 func TestHangupDuringStartIsNotFatal(t *testing.T) {
-	dir := t.TempDir()
-	key := filepath.Join(dir, "audit.key")
-	if err := syscall.Mkfifo(key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs testutil.Buffer
-	cmd := exec.Command(gatehouseBin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(),
-		"--audit-file", filepath.Join(dir, "audit.log"), "--audit-key-file", key)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	// Opening the pipe for writing returns once serve has opened it to
-	// read the key: serve is mid-start.
-	w, err := os.OpenFile(key, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(200 * time.Millisecond)
-	fmt.Fprintln(w, strings.Repeat("k", 64))
-	w.Close()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "gatehouse serving"); time.Sleep(20 * time.Millisecond) {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("serve died of a SIGHUP during start: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
+	for _, c := range []struct {
+		name, ready string
+		args        func(dir string) []string
+	}{
+		{"serve", "gatehouse serving", func(dir string) []string {
+			return []string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir()}
+		}},
+		{"docker", "gatehouse docker listening", func(dir string) []string {
+			return []string{"docker", "--listen", "unix://" + filepath.Join(dir, "guard.sock"), "--socket", filepath.Join(dir, "no-dockerd.sock")}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := filepath.Join(dir, "audit.key")
+			if err := syscall.Mkfifo(key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var logs testutil.Buffer
+			cmd := exec.Command(gatehouseBin, append(c.args(dir), "--audit-file", filepath.Join(dir, "audit.log"), "--audit-key-file", key)...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+			cmd.Stderr = &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(30 * time.Second):
+					cmd.Process.Kill()
+					<-exited
+				}
+			}()
+			// Opening the pipe for writing returns once the command has
+			// opened it to read the key: it is mid-start.
+			w, err := os.OpenFile(key, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Process.Signal(syscall.SIGHUP)
+			time.Sleep(200 * time.Millisecond)
+			fmt.Fprintln(w, strings.Repeat("k", 64))
+			w.Close()
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), c.ready); time.Sleep(20 * time.Millisecond) {
+				select {
+				case err := <-exited:
+					exited <- err
+					t.Fatalf("%s died of a SIGHUP during start: %v\n%s", c.name, err, logs.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s did not start:\n%s", c.name, logs.String())
+				}
+			}
+		})
 	}
 }
