@@ -226,3 +226,18 @@ func TestOpenWithKeyRefusesPlainLog(t *testing.T) {
 		t.Errorf("rotated forgery: %v, want a refusal naming %s.1", err, name)
 	}
 }
+
+// A giant last line (planted by someone who can write the file) is refused
+// at open without being read whole.
+func TestOpenRefusesGiantLastLine(t *testing.T) {
+	name, _ := keyedLog(t, 2)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte(strings.Repeat("x", 3<<20) + "\n"))
+	f.Close()
+	if _, err := Open(Options{File: name, Key: testKey}); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("giant last line: %v", err)
+	}
+}

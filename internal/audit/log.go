@@ -119,6 +119,11 @@ func lastLine(name string, key []byte) (chainFields, bool, error) {
 		body := buf[:len(buf)-1]
 		i := bytes.LastIndexByte(body, '\n')
 		if i < 0 && off > 0 {
+			if chunk >= maxLine {
+				// verify refuses such a line too; reading on would let a
+				// planted giant line exhaust memory at every start.
+				return chainFields{}, false, fmt.Errorf("audit: %s: the last line is longer than %d bytes; run 'gatehouse audit verify %s' and move the file aside", name, maxLine, name)
+			}
 			continue
 		}
 		line := body[i+1:]
