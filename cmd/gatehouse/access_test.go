@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/testoidc"
+	"github.com/gatehouse-dev/gatehouse/internal/testpki"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
@@ -282,5 +286,54 @@ func TestReloadKeepsOIDCIssuersThatDidNotChange(t *testing.T) {
 	}
 	if st := status(seen); st == 200 {
 		t.Errorf("a changed [[oidc]] entry kept the old verification")
+	}
+}
+
+// Whether client certificates are identities follows the listener as it
+// started: a reload whose file drops client_ca (restart-only) keeps the
+// certificate identities working while the running TLS still asks for them.
+func TestReloadKeepsCertificateIdentitiesOfTheRunningListener(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "reload CA")
+	certFile, keyFile := ca.Server(t).WriteFiles(t, dir, "server")
+	cfg := config.DefaultServe()
+	cfg.TLSCert, cfg.TLSKey = config.String(certFile), config.String(keyFile)
+	cfg.ClientCA = config.String(ca.WriteCA(t, dir, "ca.pem"))
+	cfg.ClientCerts = []config.ClientCert{{Match: "runner-1", Groups: []string{"build"}}}
+	log := slog.New(slog.DiscardHandler)
+	acc, err := buildAccess(t.Context(), cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who *auth.Identity
+	h := acc.Middleware[0](http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { who = auth.FromContext(r.Context()) }))
+	client := ca.Client(t, "runner-1").TLS(t)
+	leaf, err := x509.ParseCertificate(client.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity := func() string {
+		who = nil
+		req := httptest.NewRequest("GET", "/example.com/hello/@v/list", nil)
+		req.RemoteAddr = "127.0.0.1:1234"
+		req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: [][]*x509.Certificate{{leaf}}}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if who == nil {
+			return fmt.Sprint(rec.Code)
+		}
+		return who.Name + "/" + strings.Join(who.Groups, ",")
+	}
+	if got := identity(); got != "runner-1/build" {
+		t.Fatalf("before the reload: %s", got)
+	}
+	next := config.DefaultServe()
+	next.Tokens = cfg.Tokens
+	next.AllowAnonymous = true
+	if err := acc.Reload(t.Context(), next, log); err != nil {
+		t.Fatal(err)
+	}
+	if got := identity(); !strings.HasPrefix(got, "runner-1/") {
+		t.Errorf("after a reload without client_ca, the running mTLS listener's client is %s", got)
 	}
 }

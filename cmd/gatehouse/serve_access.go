@@ -39,6 +39,7 @@ type accessParts struct {
 	live     *liveAccess
 	networks [2]auth.Networks // allowed, trusted: fixed at start, as the listener holds them
 	listen   config.String    // the address listened on: fixed at start, like the listener
+	mtls     bool             // the TLS listener asks for client certificates: fixed at start
 }
 
 // checkExposure refuses to serve an address other machines can reach with
@@ -70,7 +71,8 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 	}
 	p.networks = [2]auth.Networks{allowed, trusted}
 	p.listen = cfg.Listen
-	az, err := buildAuthz(ctx, a, p.networks, log, nil)
+	p.mtls = a.ClientCA != ""
+	az, err := buildAuthz(ctx, a, p.networks, p.mtls, log, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +132,9 @@ type authz struct {
 	oidcConfig string
 }
 
-func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks, log *slog.Logger, prev *authz) (*authz, error) {
+// Client certificates are identities when the listener, as started, asks
+// for them (mtls): whether it does changes only at restart.
+func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks, mtls bool, log *slog.Logger, prev *authz) (*authz, error) {
 	opts := auth.Options{AllowedNetworks: networks[0], TrustedProxies: networks[1], Anonymous: bool(a.AllowAnonymous), Logger: log}
 	var tokens []auth.TokenEntry
 	for _, t := range a.Tokens {
@@ -140,7 +144,7 @@ func buildAuthz(ctx context.Context, a *config.Access, networks [2]auth.Networks
 	if opts.Tokens, err = auth.NewTokens(tokens); err != nil {
 		return nil, err
 	}
-	if a.ClientCA != "" {
+	if mtls {
 		var certs []auth.ClientCert
 		for _, c := range a.ClientCerts {
 			certs = append(certs, auth.ClientCert{Match: c.Match, Groups: c.Groups})
@@ -266,7 +270,7 @@ func (p *accessParts) Reload(ctx context.Context, cfg *config.Serve, log *slog.L
 	if err := checkExposure(&running); err != nil {
 		return err
 	}
-	az, err := buildAuthz(ctx, &cfg.Access, p.networks, log, p.live.cur.Load().az)
+	az, err := buildAuthz(ctx, &cfg.Access, p.networks, p.mtls, log, p.live.cur.Load().az)
 	if err != nil {
 		return err
 	}
