@@ -247,19 +247,28 @@ func (noObserver) FetchDone(string, string, time.Duration) {}
 func (noObserver) VerificationFailed()                     {}
 
 // observeFetch tells the Observer that a fetch of route starts, and
-// returns the function that tells it how the fetch ended.
-func (c *Cache) observeFetch(route string) func(error) {
+// returns the function that tells it how the fetch ended. Defer that
+// function itself, with the fetch's named error (defer done(&err)): then
+// it also sees a panic, counts it as an error, and panics on for flight
+// to recover.
+func (c *Cache) observeFetch(route string) func(*error) {
 	start := time.Now()
 	c.obs.FetchStarted()
-	return func(err error) {
+	return func(errp *error) {
+		p := recover()
 		result := "ok"
 		switch {
-		case errors.Is(err, upstream.ErrNotFound):
+		case p != nil:
+			result = "error"
+		case errors.Is(*errp, upstream.ErrNotFound):
 			result = "not_found"
-		case err != nil:
+		case *errp != nil:
 			result = "error"
 		}
 		c.obs.FetchDone(route, result, time.Since(start))
+		if p != nil {
+			panic(p)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy.Kind, name string) (_ string, err error) {
 	route := c.opts.Route(modPath)
 	done := c.observeFetch(route.Name)
-	defer func() { done(err) }()
+	defer done(&err)
 	log := c.log.With("module", modPath, "version", version, "kind", string(kind), "route", route.Name)
 	var h1 string
 	var put func() error

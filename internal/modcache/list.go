@@ -20,7 +20,7 @@ func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, err
 	route := c.opts.Route(modPath)
 	v, err := c.flight(ctx, "list "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
-		defer func() { done(err) }()
+		defer done(&err)
 		list, err := route.Source.List(ctx, modPath)
 		if err != nil {
 			return nil, upstreamErr(err)
@@ -68,7 +68,7 @@ func (c *Cache) Latest(ctx context.Context, modPath string) ([]byte, Source, err
 	route := c.opts.Route(modPath)
 	v, err := c.flight(ctx, "latest "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
-		defer func() { done(err) }()
+		defer done(&err)
 		data, err := route.Source.Latest(ctx, modPath)
 		if err != nil {
 			return nil, upstreamErr(err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -266,5 +267,50 @@ func TestStaleStagedZipsRemovedAtStart(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(tmp, name)); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
 		}
+	}
+}
+
+// countingObserver records fetch results.
+type countingObserver struct {
+	mu      sync.Mutex
+	results map[string]int
+	running int
+}
+
+func (o *countingObserver) FetchStarted() { o.mu.Lock(); o.running++; o.mu.Unlock() }
+func (o *countingObserver) FetchDone(route, result string, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.running--
+	o.results[route+" "+result]++
+}
+func (o *countingObserver) VerificationFailed() {}
+
+// panicSource panics on every call.
+type panicSource struct{ upstream.Source }
+
+func (panicSource) List(context.Context, string) ([]string, error) { panic("upstream bug") }
+func (panicSource) Info(context.Context, string, string) ([]byte, error) {
+	panic("upstream bug")
+}
+
+// A panic inside a fetch is an error to the client and to the metrics,
+// and the fetch is no longer counted as running.
+func TestPanicInFetchIsAnError(t *testing.T) {
+	obs := &countingObserver{results: map[string]int{}}
+	e := newEnv(t, func(o *modcache.Options) {
+		o.Route = func(string) modcache.Route { return modcache.Route{Name: "public", Source: panicSource{}} }
+		o.Observer = obs
+	})
+	if _, _, err := e.cache.List(context.Background(), "example.com/hello"); err == nil {
+		t.Error("List: no error from a panicking source")
+	}
+	if _, err := e.cache.Open(context.Background(), "example.com/hello", "v1.0.0", goproxy.KindInfo); err == nil {
+		t.Error("Open: no error from a panicking source")
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.results["public error"] != 2 || obs.results["public ok"] != 0 || obs.running != 0 {
+		t.Errorf("observed %v, %d running; want 2 errors, none running", obs.results, obs.running)
 	}
 }
