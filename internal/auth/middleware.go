@@ -192,6 +192,8 @@ func describe(e *reqlog.Entry, r *http.Request) {
 	}
 	if req, err := goproxy.Parse(r.URL.EscapedPath()); err == nil {
 		e.Module, e.Version, e.Kind = req.Module, req.Version, string(req.Kind)
+	} else {
+		e.Kind = "invalid" // still audited, with the path as asked
 	}
 }
 

@@ -109,6 +109,12 @@ func TestTokenAuthentication(t *testing.T) {
 			t.Errorf("%q: entry %+v", c.header, res.entry)
 		}
 	}
+	// An unauthenticated probe of a path that is no protocol request is
+	// refused and still audited (the audit log skips entries without a kind).
+	probe := httptest.NewRequest("GET", "https://proxy.example:8443/example.com/..%2f..%2fetc/@v/list", nil)
+	if res := do(t, opts, probe); res.status != 401 || res.entry.Kind != "invalid" || res.entry.Decision != "deny" {
+		t.Errorf("probe: status %d, entry %+v; want 401, kind invalid, deny", res.status, res.entry)
+	}
 	// netrc hint names the host.
 	if res := do(t, opts, req()); !strings.Contains(res.body, "machine proxy.example:8443 ") {
 		t.Errorf("body lacks the netrc hint: %q", res.body)

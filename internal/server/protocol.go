@@ -47,6 +47,8 @@ func (s *Server) serveProtocol(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &pe) && pe.NotFound {
 			status = http.StatusNotFound
 		}
+		// Audited with the path as asked: a probe is what an auditor looks for.
+		e.Kind, e.Decision, e.Reason = "invalid", "error", err.Error()
 		writeError(w, status, err.Error())
 		return
 	}

@@ -165,12 +165,19 @@ func TestMalformedRequests(t *testing.T) {
 		{"/example.com/greet/@v/v1.0.0.tgz", 404},
 	}
 	for _, tt := range tests {
+		before := len(e.done)
 		resp, body := do(t, "GET", e.srv.URL+tt.path)
 		if resp.StatusCode != tt.status {
 			t.Errorf("%s: status %d, want %d (%q)", tt.path, resp.StatusCode, tt.status, body)
 		}
 		if strings.Count(body, "\n") != 1 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 			t.Errorf("%s: want a one-line text/plain reason, got %q", tt.path, body)
+		}
+		// A probe is a protocol request too: the audit log must show it.
+		if len(e.done) != before+1 {
+			t.Errorf("%s: %d audit records, want 1", tt.path, len(e.done)-before)
+		} else if en := e.done[before]; en.Kind != "invalid" || en.Decision != "error" || en.Reason == "" || en.Status != tt.status {
+			t.Errorf("%s: audit record %+v, want kind invalid, decision error with the reason", tt.path, en)
 		}
 	}
 	// Path cleaning by the mux must not turn a traversal into a redirect to
