@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/sidecar"
 )
@@ -100,6 +101,9 @@ func runSidecar(ctx context.Context, env *cmdEnv, args []string) int {
 			log.Warn("token source not working yet; requests get 502 until it does", "source", src.Kind(), "err", err)
 		}
 		cancel()
+	}
+	if h := upstream.Hostname(); upstream.Scheme == "http" && !auth.IsLoopbackListen(net.JoinHostPort(h, "0")) {
+		log.Warn("upstream is plain http: the credentials cross the network in the clear; use https", "upstream", upstream.String())
 	}
 	log.Info("gatehouse sidecar serving", "listen", ln.Addr().String(), "upstream", upstream.String(),
 		"token_source", kind, "mtls", cfg.ClientCert != "", "version", buildVersion())

@@ -209,3 +209,20 @@ func TestSidecarWarnsAboutReadableTokenFile(t *testing.T) {
 		t.Errorf("no warning:\n%s", sc.Logs())
 	}
 }
+
+// A plain-http upstream off this host gets the credentials in the clear:
+// allowed (a compose network may be that), but said at start. Loopback is not.
+func TestSidecarWarnsAboutPlainHTTPUpstream(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("tok"), 0o600)
+	const warning = "upstream is plain http"
+	// 192.0.2.1 (TEST-NET-1): nothing is sent to it, no request is made.
+	sc := startSidecar(t, nil, "--upstream", "http://192.0.2.1:1", "--token-file", tokenFile)
+	if !strings.Contains(sc.Logs(), warning) {
+		t.Errorf("no warning for a plain-http upstream off this host:\n%s", sc.Logs())
+	}
+	sc = startSidecar(t, nil, "--upstream", "http://127.0.0.1:1", "--token-file", tokenFile)
+	if strings.Contains(sc.Logs(), warning) {
+		t.Errorf("warning for a loopback upstream:\n%s", sc.Logs())
+	}
+}
