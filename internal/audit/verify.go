@@ -125,7 +125,9 @@ func VerifyWithKey(key []byte, files ...string) (Summary, error) {
 						if cf.Seq <= seq {
 							return bad("sequence %d after %d: lines are reordered or repeated", cf.Seq, seq)
 						}
-						return bad("sequence %d after %d: %d record(s) removed before this line", cf.Seq, seq, cf.Seq-seq-1)
+						// A gap is all one line shows: the missing records may be gone, or
+						// further on (reordered). Say both rather than guess.
+						return bad("sequence %d after %d: %d record(s) removed or moved from before this line", cf.Seq, seq, cf.Seq-seq-1)
 					}
 					if cf.Prev != prev {
 						return bad("the chain is broken: this line does not follow the one before")
