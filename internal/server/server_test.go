@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -417,5 +418,31 @@ func testLookupGates(t *testing.T, e *testEnv) {
 	}
 	if n := e.up.Count(db + "/lookup/example.com/greet@v1.2.0-rc.1"); n != 0 {
 		t.Errorf("malformed lookups reached the database %d times", n)
+	}
+}
+
+// readyz says not ready when the store takes no writes (its directory is
+// gone), even with the upstream up: a fetch could not be stored.
+func TestReadyzStorageNotWritable(t *testing.T) {
+	dir := t.TempDir()
+	store, err := fs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(),
+		Route: func(string) modcache.Route { return modcache.Route{} }})
+	s := server.New(server.Options{Cache: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		UpstreamProbe: func(context.Context) error { return nil }})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	if resp, body := do(t, "GET", srv.URL+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("readyz with a writable store: %d %q", resp.StatusCode, body)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := do(t, "GET", srv.URL+"/readyz")
+	if resp.StatusCode != 503 || !strings.Contains(body, "storage") {
+		t.Errorf("readyz with the store gone: %d %q", resp.StatusCode, body)
 	}
 }
