@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
 )
 
@@ -138,6 +139,9 @@ func TestHashMod(t *testing.T) {
 func TestKnownKeyMatchesGoCommand(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "cmd", "go", "internal", "modfetch", "key.go"))
 	if err != nil {
+		if testutil.Strict() {
+			t.Fatalf("Go source not available: %v", err)
+		}
 		t.Skipf("Go source not available: %v", err)
 	}
 	if !strings.Contains(string(src), `"`+verify.KnownKeys["sum.golang.org"]+`"`) {
