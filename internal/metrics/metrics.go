@@ -196,9 +196,9 @@ func kindIndex(e *reqlog.Entry) int {
 		return 4
 	case "sumdb":
 		return 5
-	case "":
-		// Set by the protocol parser; requests refused or answered before
-		// it are told apart by their path.
+	case "", "invalid":
+		// Set by the protocol parser ("invalid": not a protocol path);
+		// requests refused or answered before it are told apart by their path.
 		switch {
 		case e.Path == "/healthz" || e.Path == "/readyz":
 			return 6

@@ -33,6 +33,9 @@ func TestRequestCounts(t *testing.T) {
 	m.ObserveRequest(entry("zip", "cache", 200))
 	m.ObserveRequest(entry("info", "", 404))
 	m.ObserveRequest(&reqlog.Entry{Path: "/healthz", Status: 200, Start: time.Now()})
+	// A health check refused by the network allowlist is audited as kind
+	// invalid (not a protocol request); it is still a health check.
+	m.ObserveRequest(&reqlog.Entry{Path: "/readyz", Kind: "invalid", Status: 403, Start: time.Now()})
 	m.ObserveRequest(&reqlog.Entry{Path: "/sumdb/sum.golang.org/supported", Status: 200, Start: time.Now()})
 	m.ObserveRequest(&reqlog.Entry{Path: "/", Status: 400, Start: time.Now()})
 	m.ObserveRequest(entry("unheard-of", "somewhere", 999))
@@ -44,6 +47,7 @@ gatehouse_requests_total{cache="hit",code="200",kind="zip"} 2
 gatehouse_requests_total{cache="miss",code="200",kind="zip"} 1
 gatehouse_requests_total{cache="none",code="404",kind="info"} 1
 gatehouse_requests_total{cache="none",code="200",kind="health"} 1
+gatehouse_requests_total{cache="none",code="403",kind="health"} 1
 gatehouse_requests_total{cache="none",code="200",kind="sumdb"} 1
 gatehouse_requests_total{cache="none",code="400",kind="other"} 1
 gatehouse_requests_total{cache="none",code="999",kind="other"} 1
