@@ -143,7 +143,7 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 			log.Warn("a client may do almost anything: treat it as root on the Docker host", "client", i, "profile", c.Profile)
 		}
 	}
-	reloadDockerOnHangup(ctx, hup, env, args, cfg, g, log)
+	onHangup(ctx, hup, log, func() ([]string, error) { return reloadDocker(env, args, cfg, g, log) })
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		log.Info("gatehouse docker listening", "listen", listenName(ln), "socket", string(cfg.Socket), "clients", len(clients), "version", buildVersion())
@@ -202,43 +202,29 @@ func dockerRules(cfg *config.Docker) ([]guard.Client, *inspect.Inspector, error)
 // file-only [profiles] and [[clients]].
 var dockerReloadable = map[string]bool{"bind-allowlist": true, "max-body": true}
 
-// reloadDockerOnHangup reads the configuration again on SIGHUP and puts
-// its clients, profiles and body rules in force; a configuration that does
-// not load is refused and the running rules stay.
-func reloadDockerOnHangup(ctx context.Context, hup <-chan os.Signal, env *cmdEnv, args []string, started *config.Docker, g *guard.Guard, log *slog.Logger) {
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-			}
-			cfg := config.DefaultDocker()
-			fs := flag.NewFlagSet("docker", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			_, configFile := dockerFlags(fs, cfg)
-			err := fs.Parse(args)
-			if err == nil {
-				err = loadDockerConfig(env, fs, cfg, *configFile)
-			}
-			var clients []guard.Client
-			var in *inspect.Inspector
-			if err == nil {
-				clients, in, err = dockerRules(cfg)
-			}
-			if err == nil {
-				err = g.Update(clients, in)
-			}
-			if err != nil {
-				log.Error("config reload refused; the running rules stay in force", "err", err)
-				continue
-			}
-			log.Info("docker rules reloaded", "clients", len(clients), "profiles", len(cfg.Profiles))
-			if changed := changedKeys(started.Keys(), cfg.Keys(), dockerReloadable); len(changed) > 0 {
-				log.Warn("changed settings take effect only at restart", "keys", strings.Join(changed, ","))
-			}
-		}
-	}()
+// reloadDocker reads the configuration again and puts its clients,
+// profiles and body rules in force; it returns the changed settings that
+// need a restart. A configuration that does not load changes nothing.
+func reloadDocker(env *cmdEnv, args []string, started *config.Docker, g *guard.Guard, log *slog.Logger) ([]string, error) {
+	cfg := config.DefaultDocker()
+	fs := flag.NewFlagSet("docker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_, configFile := dockerFlags(fs, cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := loadDockerConfig(env, fs, cfg, *configFile); err != nil {
+		return nil, err
+	}
+	clients, in, err := dockerRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Update(clients, in); err != nil {
+		return nil, err
+	}
+	log.Info("docker rules reloaded", "clients", len(clients), "profiles", len(cfg.Profiles))
+	return changedKeys(started.Keys(), cfg.Keys(), dockerReloadable), nil
 }
 
 func listenName(ln net.Listener) string {

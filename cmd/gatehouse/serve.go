@@ -36,7 +36,7 @@ func init() {
 func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	// Catch SIGHUP from the start: unhandled, it would end the process, and
 	// an operator may reload while serve is still starting. The signal is
-	// kept for reloadOnHangup.
+	// kept for onHangup.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -60,7 +60,17 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	if err != nil {
 		return startFailed(env, log, err)
 	}
-	reloadOnHangup(ctx, hup, env, args, cfg, acc, log)
+	// SIGHUP puts new credentials and access rules in force.
+	onHangup(ctx, hup, log, func() ([]string, error) {
+		next, err := rereadServeConfig(env, args)
+		if err == nil {
+			err = acc.Reload(ctx, next, log)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return restartOnlyChanges(cfg, next), nil
+	})
 	ln, err := net.Listen("tcp", string(cfg.Listen))
 	if err != nil {
 		log.Error("cannot listen", "err", err)
@@ -86,11 +96,11 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	return 0
 }
 
-// reloadOnHangup re-reads the configuration on SIGHUP and puts its
-// credentials and access rules in force (the policy file reloads on the
-// same signal, by itself). A configuration that does not load is refused
-// and the running one stays; settings that need a restart are named.
-func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, env *cmdEnv, args []string, cfg *config.Serve, acc *accessParts, log *slog.Logger) {
+// onHangup calls reload at each SIGHUP until ctx ends. reload returns the
+// changed settings that take effect only at restart, or why the new
+// configuration was refused; the one in force then stays. serve and docker
+// share it.
+func onHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, reload func() (restartOnly []string, err error)) {
 	go func() {
 		for {
 			select {
@@ -98,15 +108,12 @@ func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, env *cmdEnv, args
 				return
 			case <-hup:
 			}
-			next, err := rereadServeConfig(env, args)
-			if err == nil {
-				err = acc.Reload(ctx, next, log)
-			}
+			changed, err := reload()
 			if err != nil {
-				log.Error("config reload refused; the running access configuration stays in force", "err", err)
+				log.Error("config reload refused; the configuration in force stays", "err", err)
 				continue
 			}
-			if changed := restartOnlyChanges(cfg, next); len(changed) > 0 {
+			if len(changed) > 0 {
 				log.Warn("changed settings take effect only at restart", "keys", strings.Join(changed, ","))
 			}
 		}
