@@ -33,10 +33,45 @@ func Write(name string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(f.Name(), name); err != nil {
 		return err
 	}
-	// Make the rename itself durable.
-	if d, err := os.Open(filepath.Dir(name)); err == nil {
+	syncDir(filepath.Dir(name)) // make the rename itself durable
+	return nil
+}
+
+// Create writes data to a new file name, never replacing one that exists
+// (it returns an error satisfying errors.Is(err, fs.ErrExist) then). As
+// with Write, a crash leaves either no file or the whole one: the data is
+// synced in a temporary file that is then hard-linked into place.
+func Create(name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(f.Name(), name); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(name))
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,5 +40,25 @@ func TestWriteFailsCleanly(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("temporary files left behind: %v", entries)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "k")
+	if err := Create(name, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Create(name, []byte("two"), 0o600)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second Create: %v, want ErrExist", err)
+	}
+	got, _ := os.ReadFile(name)
+	st, _ := os.Stat(name)
+	if string(got) != "one" || st.Mode().Perm() != 0o600 {
+		t.Errorf("file = %q mode %v, want the first content, 0600", got, st.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
 	}
 }

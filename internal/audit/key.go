@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
 )
 
 // minKeyLen is the shortest key LoadKey accepts: 32 bytes, as HMAC-SHA256
@@ -41,19 +43,9 @@ func LoadKey(name string) ([]byte, error) {
 func WriteKey(name string) error {
 	var raw [32]byte
 	rand.Read(raw[:])
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := atomicfile.Create(name, []byte(hex.EncodeToString(raw[:])+"\n"), 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%s exists; not overwriting an audit key", name)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(hex.EncodeToString(raw[:]) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(name)
 	}
 	return err
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Options configures an audit log opened with Open.
@@ -28,6 +31,8 @@ type Options struct {
 	// that whoever can write the file but not read the key cannot forge a
 	// consistent chain.
 	Key []byte
+	// Logger, if set, is told when Open set a torn last line aside.
+	Logger *slog.Logger
 }
 
 // Log is a hash-chained audit log: a Sink that writes one JSON line per
@@ -52,6 +57,12 @@ func Open(opts Options) (*Log, error) {
 	l := &Log{opts: opts}
 	if opts.File == "" {
 		return l, nil
+	}
+	if aside, n, err := setTornTailAside(opts.File); err != nil {
+		return nil, err
+	} else if n > 0 && opts.Logger != nil {
+		opts.Logger.Warn("audit: the last line of the log was cut short (a crash during a write); moved it aside and continued the chain from the line before",
+			"file", opts.File, "bytes", n, "moved_to", aside)
 	}
 	// The chain continues from the current file, or from the newest
 	// rotated one if the current file is empty (rotation happened just
@@ -84,6 +95,58 @@ func (l *Log) openFile() error {
 	}
 	l.f, l.size = f, st.Size()
 	return nil
+}
+
+// setTornTailAside handles a log whose last line has no newline: a write
+// cut short by a crash or a full disk. The partial line was never part of
+// the chain, so it is moved to torn-<base>-<time> beside the log (kept,
+// not lost) and cut
+// from the log, and the chain goes on from the last whole line. The file
+// is named so that a glob of the log's rotated files (audit.log*) does not
+// take it for one. A tail
+// longer than any line the log writes is not a torn write: that is left
+// for lastLine to refuse.
+func setTornTailAside(name string) (aside string, n int64, err error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("audit: %w", err)
+	}
+	size := st.Size()
+	if size == 0 {
+		return "", 0, nil
+	}
+	off := max(size-maxLine, 0)
+	buf := make([]byte, size-off)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return "", 0, fmt.Errorf("audit: %w", err)
+	}
+	if buf[len(buf)-1] == '\n' {
+		return "", 0, nil
+	}
+	i := bytes.LastIndexByte(buf, '\n')
+	if i < 0 && off > 0 {
+		return "", 0, nil
+	}
+	tail := buf[i+1:]
+	aside = filepath.Join(filepath.Dir(name), fmt.Sprintf("torn-%s-%d", filepath.Base(name), time.Now().UnixNano()))
+	if err := os.WriteFile(aside, tail, 0o600); err != nil {
+		return "", 0, fmt.Errorf("audit: setting the torn last line of %s aside: %w", name, err)
+	}
+	if err := f.Truncate(size - int64(len(tail))); err != nil {
+		return "", 0, fmt.Errorf("audit: cutting the torn last line of %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", 0, fmt.Errorf("audit: %w", err)
+	}
+	return aside, int64(len(tail)), nil
 }
 
 // lastLine reads the chain fields of the last line of name. ok is false if

@@ -1,6 +1,7 @@
 package sumdb
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
 )
 
 // LoadOrCreateKey returns the signer key in file, creating the file (mode
@@ -22,6 +25,15 @@ func LoadOrCreateKey(file, name string) (skey, vkey string, err error) {
 		return "", "", fmt.Errorf("checksum log name %q is not valid (no spaces or '+')", name)
 	}
 	data, err := os.ReadFile(file)
+	if err == nil && len(bytes.TrimSpace(data)) == 0 {
+		// An empty file is a key that was never written: an earlier
+		// version created it and crashed before the write reached the
+		// disk. Nothing can have been signed with it that survived.
+		if err := os.Remove(file); err != nil {
+			return "", "", fmt.Errorf("replacing empty checksum log key: %w", err)
+		}
+		err = os.ErrNotExist
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		skey, vkey, err = note.GenerateKey(rand.Reader, name)
 		if err != nil {
@@ -30,17 +42,10 @@ func LoadOrCreateKey(file, name string) (skey, vkey string, err error) {
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return "", "", err
 		}
-		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		// Whole or not at all: a key half-written by a crash would stop
+		// every later start.
+		if err := atomicfile.Create(file, []byte(skey+"\n"), 0o600); err != nil {
 			return "", "", fmt.Errorf("creating checksum log key: %w", err)
-		}
-		_, werr := f.WriteString(skey + "\n")
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			os.Remove(file)
-			return "", "", fmt.Errorf("writing checksum log key: %w", werr)
 		}
 		return skey, vkey, nil
 	}

@@ -117,9 +117,10 @@ func (l *Log) load() (dropped int, err error) {
 			return tampered("the signed tree head is missing but records exist")
 		}
 		// A new log starts with a signed empty tree, so that a missing
-		// head later is always noticed.
+		// head later is always noticed. Its hash is tlog's hash of the
+		// empty tree (RFC 6962), not the zero hash.
 		l.offsets = []int64{0}
-		return 0, l.writeTree(tlog.Tree{N: 0})
+		return 0, l.writeTree(emptyTree())
 	}
 	if err != nil {
 		return 0, err
@@ -131,6 +132,15 @@ func (l *Log) load() (dropped int, err error) {
 	tree, err := tlog.ParseTree([]byte(n.Text))
 	if err != nil {
 		return tampered("the tree head is malformed")
+	}
+	if tree.N == 0 && tree.Hash == (tlog.Hash{}) {
+		// Written by gatehouse before the empty tree had its proper
+		// hash; the signature above shows it is our own. Re-sign it.
+		tree = emptyTree()
+		if err := l.writeTree(tree); err != nil {
+			return 0, fmt.Errorf("rewriting the empty tree head of %s: %w", l.dir, err)
+		}
+		signed = l.signed
 	}
 
 	// Recompute every stored hash from the records and compare with the
@@ -383,6 +393,12 @@ func (l *Log) Add(path, version, zipH1, modH1 string) (string, string, error) {
 	l.offsets = append(l.offsets, end+int64(len(text)))
 	l.index[path+"@"+version] = id
 	return zipH1, modH1, nil
+}
+
+// emptyTree is the tree of a log with no records.
+func emptyTree() tlog.Tree {
+	h, _ := tlog.TreeHash(0, nil) // needs no hashes
+	return tlog.Tree{N: 0, Hash: h}
 }
 
 // writeTree signs tree and replaces the tree file atomically.
