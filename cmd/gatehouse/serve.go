@@ -206,13 +206,14 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		gates = append(gates, enf)
 	}
 	return server.New(server.Options{
-		Cache:      cache,
-		SumDB:      &sumdbs,
-		Logger:     log,
-		Middleware: acc.Middleware,
-		Gates:      gates,
-		OnDone:     acc.OnDone,
-		Observe:    requestObserver(mets),
+		Cache:        cache,
+		SumDB:        &sumdbs,
+		Logger:       log,
+		Middleware:   acc.Middleware,
+		Gates:        gates,
+		OnDone:       acc.OnDone,
+		Observe:      requestObserver(mets),
+		WriteTimeout: time.Duration(cfg.WriteTimeout),
 		UpstreamProbe: func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {

@@ -28,6 +28,7 @@ var badServeValues = map[string][]string{
 	"log-format":                    {"xml"},
 	"log-level":                     {"loud"},
 	"shutdown-timeout":              {"soon", "-1s"},
+	"write-timeout":                 {"never", "-5s"},
 	"policy":                        {"@missing", "@garbage"},
 	"policy-poll":                   {"soon", "-1s"},
 	"metrics-listen":                {"nope", "127.0.0.1:99999", "127.0.0.1:http-nope"},

@@ -29,6 +29,7 @@ type Serve struct {
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
 	Policy          String   `toml:"policy"`
 	PolicyPoll      Duration `toml:"policy_poll"`
 	MetricsListen   String   `toml:"metrics_listen"`
@@ -53,6 +54,7 @@ func DefaultServe() *Serve {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(30 * time.Second),
+		WriteTimeout:    Duration(time.Minute),
 		PolicyPoll:      Duration(5 * time.Second),
 		Private:         DefaultPrivate(),
 		Access:          defaultAccess(),
@@ -74,6 +76,7 @@ func (c *Serve) Keys() []Key {
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) in-flight requests may take to finish on SIGTERM"},
+		{Name: "write-timeout", Value: &c.WriteTimeout, Usage: "how long (`duration`) a client may take to read each MiB of an answer before its connection is closed; 0: no limit"},
 		{Name: "policy", Value: &c.Policy, Usage: "supply-chain policy `file` (TOML, see docs/policy.md); reloaded on SIGHUP and when it changes"},
 		{Name: "policy-poll", Value: &c.PolicyPoll, Usage: "how often (`duration`) to check the policy file for changes; 0: only on SIGHUP"},
 		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off); see docs/deployment.md"},

@@ -14,8 +14,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"regexp"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +49,17 @@ type Options struct {
 	// UpstreamProbe checks that the upstream answers, for /readyz, when no
 	// upstream request succeeded recently.
 	UpstreamProbe func(context.Context) error
+	// WriteTimeout is how long one write to a client (a chunk of at most
+	// writeChunk bytes) may take before the connection is closed, so that
+	// a client that stops reading does not hold its connection and
+	// handler forever. A whole large zip may take longer; each chunk may
+	// not. 0: no limit.
+	WriteTimeout time.Duration
 }
+
+// writeChunk is the most one write deadline covers: at the default
+// WriteTimeout of a minute, a client must read 1 MiB a minute.
+const writeChunk = 1 << 20
 
 // Server is gatehouse's HTTP service.
 type Server struct {
@@ -57,6 +70,13 @@ type Server struct {
 	probeMu  sync.Mutex
 	probeAt  time.Time
 	probeErr error
+
+	// readyz's storage check writes to disk: its answer is kept for
+	// readyTTL, so that unauthenticated probes cannot turn into writes.
+	readyTTL time.Duration
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
 }
 
 // New returns a Server.
@@ -64,20 +84,47 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", s.healthz)
-	mux.HandleFunc("/readyz", s.readyz)
+	s := &Server{opts: opts, log: opts.Logger, readyTTL: 2 * time.Second}
+	// Routes by hand, not with a ServeMux: a mux answers unclean paths
+	// (//, /./, /../) and /sumdb with redirects to other paths, and a
+	// redirect to another module's path is no answer for a module proxy.
+	var sumdbs http.Handler = http.HandlerFunc(notFound)
 	if opts.SumDB != nil {
-		mux.Handle("/sumdb/", s.gatedLookups(opts.SumDB))
+		sumdbs = s.gatedLookups(opts.SumDB)
 	}
-	mux.HandleFunc("/", s.serveProtocol)
-	var h http.Handler = mux
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/healthz":
+			s.healthz(w, r)
+		case p == "/readyz":
+			s.readyz(w, r)
+		case !isClean(p):
+			e := reqlog.From(r.Context())
+			e.Kind, e.Decision, e.Reason = "invalid", "error", "non-canonical path (//, /./, /../ or a trailing /)"
+			writeError(w, http.StatusBadRequest, "invalid request path "+strconv.Quote(p)+": not in canonical form (//, /./, /../ or a trailing /)")
+		case strings.HasPrefix(p, "/sumdb/"):
+			sumdbs.ServeHTTP(w, r)
+		default:
+			s.serveProtocol(w, r)
+		}
+	})
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
 		h = opts.Middleware[i](h)
 	}
 	s.handler = s.logged(s.recovered(onlyGetHead(h)))
 	return s
+}
+
+// isClean reports whether p is a path in canonical form: absolute, no
+// empty, "." or ".." elements, no trailing slash.
+func isClean(p string) bool {
+	return p == "/" || (path.Clean(p) == p && strings.HasPrefix(p, "/"))
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	e := reqlog.From(r.Context())
+	e.Decision, e.Reason = "error", "no checksum database is served here"
+	writeError(w, http.StatusNotFound, "not found")
 }
 
 // Handler returns the whole HTTP handler.
@@ -143,8 +190,9 @@ func (s *Server) logged(next http.Handler) http.Handler {
 			e.Client = host
 		}
 		w.Header()["X-Request-Id"] = []string{id}
-		rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rw := &recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: http.NewResponseController(w)}
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
+		rw.extend() // for what net/http writes after the handler: headers of bodiless answers, the buffer's tail
 		e.Status, e.Bytes = rw.status, rw.bytes
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			attrs := make([]slog.Attr, 0, 12)
@@ -210,12 +258,23 @@ func onlyGetHead(next http.Handler) http.Handler {
 	})
 }
 
-// recorder captures the status and body size for the log.
+// recorder captures the status and body size for the log, and gives each
+// write its own deadline.
 type recorder struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	wroteHeader bool
+	stall       time.Duration
+	rc          *http.ResponseController
+}
+
+// extend moves the connection's write deadline to stall from now. A
+// writer that cannot take deadlines (a test recorder) just has none.
+func (r *recorder) extend() {
+	if r.stall > 0 {
+		r.rc.SetWriteDeadline(time.Now().Add(r.stall))
+	}
 }
 
 func (r *recorder) WriteHeader(status int) {
@@ -227,18 +286,53 @@ func (r *recorder) WriteHeader(status int) {
 
 func (r *recorder) Write(p []byte) (int, error) {
 	r.wroteHeader = true
-	n, err := r.ResponseWriter.Write(p)
-	r.bytes += int64(n)
-	return n, err
+	var n int
+	for len(p) > 0 {
+		r.extend()
+		k, err := r.ResponseWriter.Write(p[:min(len(p), writeChunk)])
+		n += k
+		r.bytes += int64(k)
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // ReadFrom keeps the connection's sendfile path for zips: without it,
-// wrapping the writer would turn every zip hit into a userspace copy.
+// wrapping the writer would turn every zip hit into a userspace copy. It
+// copies a chunk per deadline; the chunk stays a LimitedReader of the
+// file itself, the one wrapping sendfile looks through.
 func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	r.wroteHeader = true
-	n, err := io.Copy(r.ResponseWriter, src)
-	r.bytes += n
-	return n, err
+	if r.stall <= 0 {
+		n, err := io.Copy(r.ResponseWriter, src)
+		r.bytes += n
+		return n, err
+	}
+	outer, limited := src.(*io.LimitedReader)
+	var total int64
+	for {
+		chunk := &io.LimitedReader{R: src, N: writeChunk}
+		if limited {
+			chunk = &io.LimitedReader{R: outer.R, N: min(outer.N, writeChunk)}
+		}
+		want := chunk.N
+		if want <= 0 {
+			return total, nil
+		}
+		r.extend()
+		n, err := io.Copy(r.ResponseWriter, chunk)
+		total += n
+		r.bytes += n
+		if limited {
+			outer.N -= n
+		}
+		if err != nil || n < want {
+			return total, err
+		}
+	}
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
@@ -254,7 +348,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if err := s.opts.Cache.Writable(ctx); err != nil {
+	if err := s.storageWritable(ctx); err != nil {
 		s.log.Warn("readyz: storage not writable", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "not ready: storage is not writable")
 		return
@@ -266,6 +360,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 	fmt.Fprintln(w, "ready")
+}
+
+// storageWritable is Cache.Writable, answered from the last check if that
+// is younger than readyTTL.
+func (s *Server) storageWritable(ctx context.Context) error {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if !s.readyAt.IsZero() && time.Since(s.readyAt) < s.readyTTL {
+		return s.readyErr
+	}
+	s.readyErr = s.opts.Cache.Writable(ctx)
+	s.readyAt = time.Now()
+	return s.readyErr
 }
 
 func (s *Server) upstreamReady(ctx context.Context) error {

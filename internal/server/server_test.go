@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
 	"github.com/gatehouse-dev/gatehouse/internal/sumdb"
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
@@ -422,22 +424,32 @@ func testLookupGates(t *testing.T, e *testEnv) {
 }
 
 // readyz says not ready when the store takes no writes (its directory is
-// gone), even with the upstream up: a fetch could not be stored.
+// gone), even with the upstream up: a fetch could not be stored. The
+// storage check writes to disk, so its answer is kept for a moment: a
+// flood of unauthenticated probes is not a flood of writes.
 func TestReadyzStorageNotWritable(t *testing.T) {
 	dir := t.TempDir()
 	store, err := fs.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(),
+	counted := &countingStore{Backend: store}
+	cache, _ := modcache.New(modcache.Options{Store: counted, TempDir: t.TempDir(),
 		Route: func(string) modcache.Route { return modcache.Route{} }})
 	s := server.New(server.Options{Cache: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		UpstreamProbe: func(context.Context) error { return nil }})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	if resp, body := do(t, "GET", srv.URL+"/readyz"); resp.StatusCode != 200 {
-		t.Fatalf("readyz with a writable store: %d %q", resp.StatusCode, body)
+	for range 100 {
+		if resp, body := do(t, "GET", srv.URL+"/readyz"); resp.StatusCode != 200 {
+			t.Fatalf("readyz with a writable store: %d %q", resp.StatusCode, body)
+		}
 	}
+	if n := counted.writable.Load(); n != 1 {
+		t.Errorf("100 readyz calls made %d storage checks, want 1", n)
+	}
+	server.SetReadyTTLForTest(s, 100*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -445,4 +457,14 @@ func TestReadyzStorageNotWritable(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(body, "storage") {
 		t.Errorf("readyz with the store gone: %d %q", resp.StatusCode, body)
 	}
+}
+
+type countingStore struct {
+	storage.Backend
+	writable atomic.Int64
+}
+
+func (c *countingStore) Writable(ctx context.Context) error {
+	c.writable.Add(1)
+	return c.Backend.Writable(ctx)
 }
