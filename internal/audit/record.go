@@ -8,19 +8,25 @@ import "time"
 // A Record is one audited request. Fields that do not apply are left empty
 // and omitted from the line. Seq, Prev and Hash are set by the writer.
 type Record struct {
-	Time       time.Time `json:"time"`
-	Service    string    `json:"service"` // "proxy" or "docker"
-	RequestID  string    `json:"request_id,omitempty"`
-	Identity   string    `json:"identity,omitempty"`
-	AuthMethod string    `json:"auth_method,omitempty"`
-	Groups     []string  `json:"groups,omitempty"`
-	Client     string    `json:"client,omitempty"`
+	Time      time.Time `json:"time"`
+	Service   string    `json:"service"`              // "proxy" or "docker"
+	RequestID string    `json:"request_id,omitempty"` // gatehouse's own
+	// ClientRequestID is the X-Request-Id the client sent: its claim,
+	// never used as RequestID.
+	ClientRequestID string   `json:"client_request_id,omitempty"`
+	Identity        string   `json:"identity,omitempty"`
+	AuthMethod      string   `json:"auth_method,omitempty"`
+	Groups          []string `json:"groups,omitempty"`
+	Client          string   `json:"client,omitempty"`
 
 	// Module proxy requests.
 	Module  string `json:"module,omitempty"`
 	Version string `json:"version,omitempty"`
 	Kind    string `json:"kind,omitempty"`
-	Path    string `json:"path,omitempty"`   // when there is no module: /sumdb/... requests
+	Path    string `json:"path,omitempty"` // when there is no module: /sumdb/... requests
+	// RawPath is the request target exactly as sent (query included),
+	// where it differs from the decoded path: %-escapes and the like.
+	RawPath string `json:"raw_path,omitempty"`
 	Source  string `json:"source,omitempty"` // cache, upstream
 	H1      string `json:"h1,omitempty"`
 

@@ -10,11 +10,15 @@ import (
 
 // Entry is what is known about one request. Each layer fills in its part.
 type Entry struct {
-	ID     string // request id
-	Start  time.Time
-	Client string // client address (after trusted-proxy resolution)
-	Method string
-	Path   string
+	ID string // request id: gatehouse's own, never the client's
+	// ClientRequestID is the X-Request-Id the client sent, if it was a
+	// plain token: a claim of the client's, kept apart from ID.
+	ClientRequestID string
+	Start           time.Time
+	Client          string // client address (after trusted-proxy resolution)
+	Method          string
+	Path            string // decoded
+	RawURI          string // the request target as sent (capped), for what decoding hides
 
 	Identity   string // "" until authentication; "anonymous" if none
 	AuthMethod string

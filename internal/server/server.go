@@ -171,6 +171,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
+// maxRawURI caps the request target kept for the audit log; a request
+// line may be as long as the header limit.
+const maxRawURI = 2048
+
+func capURI(u string) string {
+	if len(u) > maxRawURI {
+		return u[:maxRawURI] + "…"
+	}
+	return u
+}
+
 func newRequestID() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -181,11 +192,11 @@ func newRequestID() string {
 // access log line, and calls OnDone.
 func (s *Server) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
-			id = newRequestID()
+		id := newRequestID()
+		e := &reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, RawURI: capURI(r.RequestURI)}
+		if cid := r.Header.Get("X-Request-Id"); requestIDRE.MatchString(cid) {
+			e.ClientRequestID = cid
 		}
-		e := &reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			e.Client = host
 		}
@@ -194,6 +205,14 @@ func (s *Server) logged(next http.Handler) http.Handler {
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
 		rw.extend() // for what net/http writes after the handler: headers of bodiless answers, the buffer's tail
 		e.Status, e.Bytes = rw.status, rw.bytes
+		if e.Kind == "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			// Answered before any layer said what it was (a refused
+			// method, say): audited all the same, with the path as sent.
+			e.Kind = "invalid"
+			if e.Decision == "" {
+				e.Decision, e.Reason = "error", http.StatusText(rw.status)
+			}
+		}
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			attrs := make([]slog.Attr, 0, 12)
 			attrs = append(attrs,
@@ -205,6 +224,9 @@ func (s *Server) logged(next http.Handler) http.Handler {
 			}
 			if e.Identity != "" {
 				attrs = append(attrs, slog.String("identity", e.Identity))
+			}
+			if e.ClientRequestID != "" {
+				attrs = append(attrs, slog.String("client_request_id", e.ClientRequestID))
 			}
 			if e.Decision != "" && e.Decision != "allow" {
 				attrs = append(attrs, slog.String("decision", e.Decision), slog.String("reason", e.Reason))
@@ -250,6 +272,8 @@ func (s *Server) recovered(next http.Handler) http.Handler {
 func onlyGetHead(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			e := reqlog.From(r.Context())
+			e.Kind, e.Decision, e.Reason = "invalid", "error", "method "+r.Method+" not allowed"
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed: a module proxy is read-only")
 			return

@@ -339,15 +339,24 @@ func TestReadyzUpstreamDown(t *testing.T) {
 	}
 }
 
+// The request id is gatehouse's own: a client's X-Request-Id is kept in a
+// field of its own, never taken as the id an auditor correlates by.
 func TestRequestID(t *testing.T) {
 	e := newTestEnv(t)
-	resp, _ := do(t, "GET", e.srv.URL+"/healthz", "X-Request-Id", "abc-123")
-	if resp.Header.Get("X-Request-Id") != "abc-123" {
-		t.Errorf("request id not echoed: %q", resp.Header.Get("X-Request-Id"))
+	resp, _ := do(t, "GET", e.srv.URL+"/example.com/greet/@v/list", "X-Request-Id", "abc-123")
+	id := resp.Header.Get("X-Request-Id")
+	if id == "" || id == "abc-123" {
+		t.Errorf("response id %q: want gatehouse's own", id)
 	}
-	resp, _ = do(t, "GET", e.srv.URL+"/healthz", "X-Request-Id", "evil\tid with spaces and more than enough characters to be refused outright ok")
+	if len(e.done) != 1 || e.done[0].ID != id || e.done[0].ClientRequestID != "abc-123" {
+		t.Fatalf("entry: %+v", e.done)
+	}
+	resp, _ = do(t, "GET", e.srv.URL+"/example.com/greet/@v/list", "X-Request-Id", "evil\tid with spaces")
 	if id := resp.Header.Get("X-Request-Id"); id == "" || strings.Contains(id, " ") {
 		t.Errorf("bad request id accepted: %q", id)
+	}
+	if got := e.done[1].ClientRequestID; got != "" {
+		t.Errorf("a client id that is not a plain token was kept: %q", got)
 	}
 }
 
