@@ -58,15 +58,21 @@ func (p *privateSetup) routeFor(public modcache.Route) func(string) modcache.Rou
 // log lacks fill it, from the private source or the public database.
 func (p *privateSetup) ownSumDB(cache *modcache.Cache, log *slog.Logger) *sumdb.Own {
 	return &sumdb.Own{Log: p.log, Logger: log, Fill: func(ctx context.Context, path, version string) error {
-		if p.isPrivate(path) {
-			if _, err := cache.ReadGoMod(ctx, path, version); err != nil {
-				return err
-			}
-			if _, _, ok := p.log.Lookup(path, version); !ok {
-				return errors.New("the go.mod is stored but the version is not in the log")
-			}
+		// Only versions this proxy serves enter the log: the go.mod is
+		// fetched, verified (against the public database, or first-seen
+		// for private modules) and stored, which records the version.
+		// A lookup alone never adds a record the proxy would not serve.
+		if _, err := cache.ReadGoMod(ctx, path, version); err != nil {
+			return err
+		}
+		if _, _, ok := p.log.Lookup(path, version); ok {
 			return nil
 		}
+		if p.isPrivate(path) {
+			return errors.New("the go.mod is stored but the version is not in the log")
+		}
+		// Stored before this log recorded public versions (or its append
+		// failed): the public database still vouches for it.
 		err := p.recorded.Record(ctx, path, version)
 		if errors.Is(err, verify.ErrNoRecord) {
 			return fmt.Errorf("%w: %v", upstream.ErrNotFound, err)
