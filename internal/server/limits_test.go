@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,8 +30,9 @@ import (
 func TestSlowReaderIsCutOff(t *testing.T) {
 	up := testproxy.New(t)
 	// Random content does not compress: the zip is larger than what the
-	// socket buffers of both ends hold together.
-	raw := make([]byte, 24<<20)
+	// socket buffers of both ends hold together (the client's is kept
+	// small below).
+	raw := make([]byte, 6<<20)
 	rand.Read(raw)
 	if err := up.Add("example.com/big", "v1.0.0", map[string]string{
 		"go.mod": "module example.com/big\n\ngo 1.21\n", "blob.bin": string(raw),
@@ -66,7 +68,10 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	}
 	<-done
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
