@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
 )
 
 // daemonTransport connects to dockerd's unix socket. It sets no timeouts:
@@ -58,6 +60,9 @@ func newProxy(t http.RoundTripper, log *slog.Logger) http.Handler {
 			}
 			if r.Context().Err() != nil {
 				return // the client went away
+			}
+			if inspect.ContextViolation(r.Body) != nil {
+				return // ServeHTTP answers with the refusal
 			}
 			log.Warn("docker daemon request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			writeError(w, http.StatusBadGateway, "gatehouse: cannot reach the Docker daemon")

@@ -75,7 +75,7 @@ func FuzzCreateDifferential(f *testing.F) {
 	in := New(nil, 0)
 	create := endpoint(f, "POST", "/containers/create")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if in.Check(context.Background(), create, nil, body) != nil {
+		if in.Check(context.Background(), Request{Endpoint: create, Body: body}) != nil {
 			return // refused
 		}
 		var w dockerdCreate
