@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,8 +62,9 @@ func newProxy(t http.RoundTripper, log *slog.Logger) http.Handler {
 			if r.Context().Err() != nil {
 				return // the client went away
 			}
-			if inspect.ContextViolation(r.Body) != nil {
-				return // ServeHTTP answers with the refusal
+			var v *inspect.Violation
+			if errors.As(err, &v) || inspect.ContextViolation(r.Body) != nil {
+				return // a refused build context: ServeHTTP answers
 			}
 			log.Warn("docker daemon request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			writeError(w, http.StatusBadGateway, "gatehouse: cannot reach the Docker daemon")
