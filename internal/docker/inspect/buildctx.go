@@ -72,7 +72,7 @@ type contextScan struct {
 	cur       *tar.Header
 	df        *bytes.Buffer // the Dockerfile entry being read
 	held      []byte        // given to the scanner, not yet processed
-	out       []byte        // processed, for dockerd
+	out       bytes.Buffer  // processed, for dockerd
 	chunk     []byte
 	finished  bool
 	srcErr    error
@@ -85,7 +85,7 @@ type feedReader struct{ s *contextScan }
 
 func (f *feedReader) Read(p []byte) (int, error) {
 	s := f.s
-	s.out = append(s.out, s.held...)
+	s.out.Write(s.held)
 	s.held = s.held[:0]
 	if s.srcErr != nil {
 		return 0, s.srcErr
@@ -105,13 +105,11 @@ func (f *feedReader) Read(p []byte) (int, error) {
 }
 
 func (s *contextScan) Read(p []byte) (int, error) {
-	for len(s.out) == 0 && !s.finished {
+	for s.out.Len() == 0 && !s.finished {
 		s.step()
 	}
-	if len(s.out) > 0 {
-		n := copy(p, s.out)
-		s.out = s.out[n:]
-		return n, nil
+	if s.out.Len() > 0 {
+		return s.out.Read(p)
 	}
 	if s.violation != nil {
 		return 0, s.violation
@@ -123,7 +121,8 @@ func (s *contextScan) Close() error { return s.src.Close() }
 
 func (s *contextScan) refuse(v *Violation) {
 	s.violation, s.finished = v, true
-	s.held, s.out = nil, nil
+	s.held = nil
+	s.out.Reset()
 }
 
 func (s *contextScan) step() {
@@ -137,7 +136,7 @@ func (s *contextScan) step() {
 		h, err := s.tr.Next()
 		if err == io.EOF {
 			// The end of the archive: all entries are checked.
-			s.out = append(s.out, s.held...)
+			s.out.Write(s.held)
 			s.held, s.finished = nil, true
 			return
 		}

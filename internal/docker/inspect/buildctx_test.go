@@ -196,3 +196,20 @@ func TestBuildContextHeldBack(t *testing.T) {
 		t.Errorf("gzip: what was handed on decompresses to %d bytes, past the marker at %d", n, marker)
 	}
 }
+
+// BenchmarkBuildContext streams a 64 MiB context through the scanner.
+func BenchmarkBuildContext(b *testing.B) {
+	body := strings.Repeat("x", 1<<20)
+	var entries []entry
+	for i := 0; i < 64; i++ {
+		entries = append(entries, entry{name: "f" + strings.Repeat("0", i%5) + string(rune('a'+i%26)), body: body})
+	}
+	ctx := tarOf(b, append(entries, entry{name: "Dockerfile", body: "FROM busybox\n"})...)
+	b.SetBytes(int64(len(ctx)))
+	for b.Loop() {
+		r := New(nil, 0).BuildContext(io.NopCloser(bytes.NewReader(ctx)), nil, Scope{})
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
