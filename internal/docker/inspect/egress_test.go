@@ -32,6 +32,11 @@ func TestEgressRules(t *testing.T) {
 		{"POST", "/images/create", "fromSrc=-&repo=x", "", Scope{}, "no-import"},
 		{"POST", "/images/create", "fromSrc=&repo=x", "", Scope{Import: true}, "no-remote-fetch"},
 		{"POST", "/images/create", "fromSrc=-&repo=x", "", Scope{Import: true}, ""},
+		// searches and manifest lookups reach registries too
+		{"GET", "/images/search", "term=busybox", "", Scope{}, ""},
+		{"GET", "/images/search", "term=127.0.0.1:5000/x", "", Scope{}, "registry-allowlist"},
+		{"GET", "/distribution/busybox:1/json", "", "", Scope{}, ""},
+		{"GET", "/distribution/127.0.0.1:5000/x/json", "", "", Scope{}, "registry-allowlist"},
 		// pushes and logins
 		{"POST", "/images/127.0.0.1:5000/x/push", "", "", Scope{}, "registry-allowlist"},
 		{"POST", "/images/user/x/push", "", "", Scope{}, ""},

@@ -100,6 +100,8 @@ var (
 	imageBuild       = "POST /build"
 	imageCreate      = "POST /images/create"
 	imagePush        = "POST /images/{name}/push"
+	imageSearch      = "GET /images/search"
+	distribution     = "GET /distribution/{name}/json"
 	registryLogin    = "POST /auth"
 )
 
@@ -165,6 +167,14 @@ func (in *Inspector) Check(ctx context.Context, r Request) *Violation {
 	case imagePush:
 		name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/images/"), "/push")
 		return checkRegistry(name, r.Scope, "push to")
+	case imageSearch:
+		if v := single(r.Query, "term"); v != nil {
+			return v
+		}
+		return checkRegistry(r.Query.Get("term"), r.Scope, "search on")
+	case distribution:
+		name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/distribution/"), "/json")
+		return checkRegistry(name, r.Scope, "look up on")
 	case containerRestart, containerUnpause:
 		return in.checkContainerBinds(ctx, containerID(r.Path))
 	case containerArchive:
