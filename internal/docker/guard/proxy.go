@@ -63,7 +63,7 @@ func newProxy(t http.RoundTripper, log *slog.Logger) http.Handler {
 				return // the client went away
 			}
 			var v *inspect.Violation
-			if errors.As(err, &v) || inspect.ContextViolation(r.Body) != nil {
+			if errors.As(err, &v) {
 				return // a refused build context: ServeHTTP answers
 			}
 			log.Warn("docker daemon request failed", "method", r.Method, "path", r.URL.Path, "err", err)
