@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -210,6 +211,39 @@ func BenchmarkBuildContext(b *testing.B) {
 		r := New(nil, 0).BuildContext(io.NopCloser(bytes.NewReader(ctx)), nil, Scope{})
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// compressWith runs a compressor from the host (bzip2, xz, zstd), which
+// dockerd also detects by magic bytes; the test skips if it is missing.
+func compressWith(t *testing.T, tool string, b []byte) []byte {
+	t.Helper()
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		t.Skipf("%s not installed", tool)
+	}
+	cmd := exec.Command(path, "-c")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	return out
+}
+
+func TestBuildContextCompression(t *testing.T) {
+	bad := tarOf(t, entry{name: "Dockerfile", body: "FROM busybox\nADD http://127.0.0.1/x /s\n"})
+	good := tarOf(t, entry{name: "Dockerfile", body: "FROM busybox\n"})
+	if _, v := scanContext(t, compressWith(t, "bzip2", bad), ""); v == nil || v.Rule != "no-remote-fetch" {
+		t.Errorf("bzip2, remote ADD: %v", v)
+	}
+	if _, v := scanContext(t, compressWith(t, "bzip2", good), ""); v != nil {
+		t.Errorf("bzip2, harmless: %v", v)
+	}
+	for _, tool := range []string{"xz", "zstd"} {
+		if _, v := scanContext(t, compressWith(t, tool, good), ""); v == nil || v.Rule != "build-context" {
+			t.Errorf("%s: %v; want it refused as uninspected", tool, v)
 		}
 	}
 }
