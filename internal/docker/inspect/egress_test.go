@@ -61,6 +61,12 @@ func TestEgressRules(t *testing.T) {
 		{"POST", "/containers/create", "", `{"HostConfig":{"LogConfig":{"Type":"syslog","Config":{"syslog-address":"udp://10.0.0.1:514"}}}}`, ghcr, "log-driver"},
 		{"POST", "/containers/create", "", `{"HostConfig":{"LogConfig":"syslog"}}`, Scope{}, "log-driver"},
 		{"POST", "/containers/create", "", `{"LogConfig":{"Type":"syslog"},"HostConfig":{}}`, Scope{}, "log-driver"},
+		// host-wide effects of a container
+		{"POST", "/containers/create", "", `{"HostConfig":{"OomScoreAdj":500,"OomKillDisable":false,"Cgroup":""}}`, Scope{}, ""},
+		{"POST", "/containers/create", "", `{"HostConfig":{"OomScoreAdj":-1000}}`, Scope{}, "no-oom-protection"},
+		{"POST", "/containers/create", "", `{"HostConfig":{"OomScoreAdj":"-1000"}}`, Scope{}, "no-oom-protection"},
+		{"POST", "/containers/create", "", `{"HostConfig":{"OomKillDisable":true}}`, Scope{}, "no-oom-protection"},
+		{"POST", "/containers/create", "", `{"HostConfig":{"Cgroup":"container:abc"}}`, Scope{}, "no-host-namespaces"},
 		// networks
 		{"POST", "/networks/create", "", `{"Name":"n","CheckDuplicate":true,"Driver":"bridge","Internal":false,"Attachable":false,"IPAM":{"Driver":"default","Config":[]},"Options":{},"Labels":{"com.docker.compose.project":"p"}}`, Scope{}, ""},
 		{"POST", "/networks/create", "", `{"Name":"n"}`, Scope{}, ""},

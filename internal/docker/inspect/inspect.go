@@ -284,7 +284,7 @@ func (in *Inspector) checkHostConfig(ctx context.Context, hc object, scope Scope
 	if set(hc.get("Privileged")) {
 		return deny("no-privileged", "privileged containers are not allowed")
 	}
-	for _, f := range []string{"PidMode", "IpcMode", "NetworkMode", "UTSMode", "UsernsMode", "CgroupnsMode"} {
+	for _, f := range []string{"PidMode", "IpcMode", "NetworkMode", "UTSMode", "UsernsMode", "CgroupnsMode", "Cgroup"} {
 		mode, ok := str(hc.get(f))
 		if !ok {
 			return deny("no-host-namespaces", "HostConfig.%s is not a string", f)
@@ -367,6 +367,14 @@ func checkResources(o object) *Violation {
 	}
 	if set(o.get("CgroupParent")) {
 		return deny("no-cgroup-parent", "CgroupParent is not allowed")
+	}
+	// A container the OOM killer spares makes it kill the host's own
+	// processes (dockerd, gatehouse) when memory runs out.
+	if set(o.get("OomKillDisable")) {
+		return deny("no-oom-protection", "OomKillDisable is not allowed")
+	}
+	if n, ok := o.get("OomScoreAdj").(json.Number); (o.get("OomScoreAdj") != nil && !ok) || strings.HasPrefix(n.String(), "-") {
+		return deny("no-oom-protection", "a negative or non-numeric OomScoreAdj is not allowed")
 	}
 	return nil
 }
