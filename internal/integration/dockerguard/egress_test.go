@@ -190,6 +190,12 @@ func TestLogDrivers(t *testing.T) {
 	if n := srv.conns.Load(); n != 0 {
 		t.Errorf("dockerd connected to the loopback service %d times", n)
 	}
+	// gatehouse matches option names case-insensitively; dockerd itself
+	// refuses a case variant of a known option, so none can mean more.
+	if r := e.direct(t, "create", "--network", "none", "--log-driver", "json-file", "--log-opt", "Max-Size=1m", image); r.code == 0 {
+		e.direct(t, "rm", strings.TrimSpace(r.out))
+		t.Errorf("dockerd accepted the log option Max-Size")
+	}
 }
 
 // Issue 14, item 7: ci cannot import images, as the docs say, and the quick
