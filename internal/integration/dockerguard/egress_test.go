@@ -75,6 +75,25 @@ func TestBindSymlinkSwap(t *testing.T) {
 	})
 }
 
+// unpause checks the binds again too, for every profile with body rules
+// (ci has no unpause; full has).
+func TestBindRecheckOnUnpause(t *testing.T) {
+	e, _ := newBindEnv(t)
+	d := filepath.Join(e.allow, "d3")
+	os.Mkdir(d, 0o755)
+	cid := e.ok(t, fullClient, "run", "-d", "--network", "none", "-v", d+":/host:ro", image, "sleep", "60")
+	defer e.direct(t, "rm", "-f", cid)
+	if r := e.direct(t, "pause", cid); r.code != 0 {
+		t.Skipf("this engine cannot pause containers:\n%s", r)
+	}
+	os.Remove(d)
+	os.Symlink("/", d)
+	e.refused(t, fullClient, "bind-allowlist", "unpause", cid)
+	os.Remove(d)
+	os.Mkdir(d, 0o755)
+	e.ok(t, fullClient, "unpause", cid)
+}
+
 // Issue 14, item 2: dockerd fetches nothing on a ci client's behalf from
 // where the client chose, neither in a build nor in a pull.
 func TestDockerdSSRF(t *testing.T) {
