@@ -191,7 +191,7 @@ func dockerRules(cfg *config.Docker) ([]guard.Client, *inspect.Inspector, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	allow, err := inspect.NewAllowlist(cfg.BindAllowlist)
+	allow, err := inspect.NewAllowlist(cfg.BindAllowlist, cfg.BindWritable)
 	if err != nil {
 		return nil, nil, &config.Error{Key: "bind-allowlist", Err: err}
 	}
@@ -200,7 +200,7 @@ func dockerRules(cfg *config.Docker) ([]guard.Client, *inspect.Inspector, error)
 
 // dockerReloadable are the keys a reload puts in force, besides the
 // file-only [profiles] and [[clients]].
-var dockerReloadable = map[string]bool{"bind-allowlist": true, "max-body": true}
+var dockerReloadable = map[string]bool{"bind-allowlist": true, "bind-writable": true, "max-body": true}
 
 // reloadDocker reads the configuration again and puts its clients,
 // profiles and body rules in force; it returns the changed settings that
@@ -257,6 +257,7 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 		if err != nil {
 			return nil, &config.Error{Key: key, Err: err}
 		}
+		prof.Registries, prof.LogDrivers = p.Registries, p.LogDrivers
 		profiles[name] = prof
 	}
 	var out []guard.Client

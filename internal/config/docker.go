@@ -19,6 +19,7 @@ type Docker struct {
 	SocketMode      String   `toml:"socket_mode"`
 	SocketGroup     String   `toml:"socket_group"`
 	BindAllowlist   List     `toml:"bind_allowlist"`
+	BindWritable    List     `toml:"bind_writable"`
 	MaxBody         Int      `toml:"max_body"`
 	AuditFile       String   `toml:"audit_file"`
 	AuditStdout     Bool     `toml:"audit_stdout"`
@@ -39,6 +40,8 @@ type DockerProfile struct {
 	Presets      []string `toml:"presets"`      // read-only, ci, full
 	Allow        []string `toml:"allow"`        // "METHOD /endpoint/template"
 	Unrestricted bool     `toml:"unrestricted"` // skip body rules: root on the host
+	Registries   []string `toml:"registries"`   // registry hosts dockerd may reach; none: docker.io
+	LogDrivers   []string `toml:"log_drivers"`  // log drivers containers may use; none: json-file, local
 }
 
 // A DockerClient maps one identity to a profile ([[clients]]).
@@ -80,7 +83,8 @@ func (c *Docker) Keys() []Key {
 		{Name: "client-ca", Value: &c.ClientCA, Usage: "CA certificate `file` (PEM) that client certificates must chain to"},
 		{Name: "socket-mode", Value: &c.SocketMode, Usage: "file `mode` of a unix listener, octal"},
 		{Name: "socket-group", Value: &c.SocketGroup, Usage: "`group` (name or gid) of a unix listener"},
-		{Name: "bind-allowlist", Value: &c.BindAllowlist, Usage: "host `directories` containers may bind-mount, comma-separated"},
+		{Name: "bind-allowlist", Value: &c.BindAllowlist, Usage: "host `directories` containers may bind-mount read-only, comma-separated"},
+		{Name: "bind-writable", Value: &c.BindWritable, Usage: "host `directories` containers may bind-mount read-write, each only as a whole, comma-separated"},
 		{Name: "max-body", Value: &c.MaxBody, Usage: "largest inspected request body (create, exec), in `bytes`"},
 		{Name: "audit-file", Value: &c.AuditFile, Usage: "audit log `file` (hash-chained JSON lines, the same log as serve's)"},
 		{Name: "audit-stdout", Value: &c.AuditStdout, Usage: "write the audit log to standard output, one JSON line per request"},
@@ -131,6 +135,23 @@ func (c *Docker) Validate() error {
 	for _, d := range c.BindAllowlist {
 		if !filepath.IsAbs(d) {
 			return bad("bind-allowlist", "%q is not an absolute path", d)
+		}
+	}
+	for _, d := range c.BindWritable {
+		if !filepath.IsAbs(d) {
+			return bad("bind-writable", "%q is not an absolute path", d)
+		}
+	}
+	for name, p := range c.Profiles {
+		for _, r := range p.Registries {
+			if r == "" || strings.ContainsAny(r, "/ \t") || strings.Contains(r, "://") {
+				return bad("profiles."+name+".registries", "%q is not a registry host[:port] like docker.io or ghcr.io", r)
+			}
+		}
+		for _, d := range p.LogDrivers {
+			if d == "" || strings.ContainsAny(d, "/ \t") {
+				return bad("profiles."+name+".log_drivers", "%q is not a log driver name", d)
+			}
 		}
 	}
 	if c.MaxBody < 1024 || c.MaxBody > 64<<20 {

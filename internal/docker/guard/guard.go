@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
 )
 
 // Options configure a Guard.
@@ -83,7 +84,7 @@ func (g *Guard) Update(clients []Client, in *inspect.Inspector) error {
 	if in == nil {
 		in = inspect.New(nil, 0)
 	}
-	in.WithVolumeLookup(g.lookupVolume)
+	in.WithVolumeLookup(g.lookupVolume).WithContainerLookup(g.lookupContainer)
 	g.rules.Store(&ruleSet{clients: clients, inspect: in})
 	return nil
 }
@@ -131,7 +132,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Rule = prof.Name + ": " + rule.String()
-	if f := g.checkRequest(r, ep, prof.Unrestricted, rs.inspect); f != nil {
+	if f := g.checkRequest(r, ep, p.Path, prof, rs.inspect); f != nil {
 		refuse(*f)
 		return
 	}
@@ -144,6 +145,12 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out = out.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	cw := &countingWriter{ResponseWriter: w}
 	g.proxy.ServeHTTP(cw, out)
+	// A build context refused while it streamed: dockerd got a truncated
+	// upload and built nothing.
+	if v := inspect.ContextViolation(r.Body); v != nil && cw.status == 0 {
+		refuse(refusal{http.StatusForbidden, v.Rule, v.Reason})
+		return
+	}
 
 	rec.Decision, rec.Bytes = "allow", cw.n
 	switch {
@@ -159,7 +166,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // checkRequest applies what holds for every allowed request, then the body
 // rules unless the profile is unrestricted.
-func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool, in *inspect.Inspector) *refusal {
+func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, path string, prof *rules.Profile, in *inspect.Inspector) *refusal {
 	// dockerd reads parameters with ParseForm, which also takes them from a
 	// form body; the docker CLI never sends one.
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -172,7 +179,7 @@ func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool
 	if err != nil {
 		return &refusal{http.StatusForbidden, "strict-query", "query string does not parse"}
 	}
-	if unrestricted {
+	if prof.Unrestricted {
 		return nil
 	}
 	var body []byte
@@ -191,8 +198,12 @@ func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool
 		r.TransferEncoding = nil
 		r.Header.Del("Transfer-Encoding")
 	}
-	if v := in.Check(r.Context(), ep, q, body); v != nil {
+	sc := scope(prof)
+	if v := in.Check(r.Context(), inspect.Request{Endpoint: ep, Path: path, Query: q, Body: body, Scope: sc}); v != nil {
 		return &refusal{http.StatusForbidden, v.Rule, v.Reason}
+	}
+	if in.ReadsContext(ep) {
+		r.Body = in.BuildContext(r.Body, q, sc)
 	}
 	return nil
 }

@@ -2,11 +2,14 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
 )
 
 // daemonTransport connects to dockerd's unix socket. It sets no timeouts:
@@ -58,6 +61,10 @@ func newProxy(t http.RoundTripper, log *slog.Logger) http.Handler {
 			}
 			if r.Context().Err() != nil {
 				return // the client went away
+			}
+			var v *inspect.Violation
+			if errors.As(err, &v) {
+				return // a refused build context: ServeHTTP answers
 			}
 			log.Warn("docker daemon request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			writeError(w, http.StatusBadGateway, "gatehouse: cannot reach the Docker daemon")

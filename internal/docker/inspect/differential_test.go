@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,10 @@ type dockerdHostConfig struct {
 	CapAdd, Binds, SecurityOpt, DeviceCgroupRules               []string
 	Devices                                                     []struct{ PathOnHost string }
 	Mounts                                                      []struct{ Type, Source string }
+	LogConfig                                                   struct {
+		Type   string
+		Config map[string]string
+	}
 }
 
 type dockerdConfig struct{ Image string }
@@ -40,6 +45,15 @@ func dangerous(hc *dockerdHostConfig) string {
 		return "capabilities, devices or security options"
 	case hc.Runtime != "" && hc.Runtime != "runc":
 		return "runtime"
+	case hc.LogConfig.Type != "" && hc.LogConfig.Type != "json-file" && hc.LogConfig.Type != "local":
+		return "log driver " + hc.LogConfig.Type
+	}
+	// A case variant of a safe option ("Max-Size") is no address: the
+	// log drivers refuse options they do not know by their exact name.
+	for k := range hc.LogConfig.Config {
+		if !slices.Contains(logOptions, strings.ToLower(k)) {
+			return "log option " + k
+		}
 	}
 	for _, b := range hc.Binds {
 		// "src:dst[:mode]"; a lone path is an anonymous volume there.
@@ -69,13 +83,15 @@ func FuzzCreateDifferential(f *testing.F) {
 		`{"HostConfig":{"Mounts":[{"TYPE":"bind","Source":"/"}]}}`,
 		`{"Image":"bb","HostConfig":null,"Binds":["/:/h"]}`,
 		`{"Image":"bb","HostConfig":{"NetworkMode":"none"}} {"Privileged":true}`,
+		`{"HostConfig":{"LogConfig":{"Type":"syslog","Config":{"syslog-address":"tcp://127.0.0.1:1"}}}}`,
+		`{"HostConfig":{"logconfig":{"type":"json-file","config":{"Max-Size":"1m"}}}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	in := New(nil, 0)
 	create := endpoint(f, "POST", "/containers/create")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if in.Check(context.Background(), create, nil, body) != nil {
+		if in.Check(context.Background(), Request{Endpoint: create, Body: body}) != nil {
 			return // refused
 		}
 		var w dockerdCreate

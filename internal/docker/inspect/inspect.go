@@ -22,9 +22,10 @@ const DefaultMaxBody = 1 << 20
 
 // An Inspector checks the dangerous calls.
 type Inspector struct {
-	binds   *Allowlist
-	maxBody int64
-	volumes VolumeLookup
+	binds      *Allowlist
+	maxBody    int64
+	volumes    VolumeLookup
+	containers ContainerLookup
 }
 
 // A VolumeLookup asks dockerd about an existing named volume: its driver and
@@ -87,59 +88,129 @@ func deny(rule, format string, args ...any) *Violation {
 
 // Endpoints whose body or query the inspector reads.
 var (
-	containerCreate = "POST /containers/create"
-	containerUpdate = "POST /containers/{id}/update"
-	containerStart  = "POST /containers/{id}/start"
-	execCreate      = "POST /containers/{id}/exec"
-	volumeCreate    = "POST /volumes/create"
-	imageBuild      = "POST /build"
-	imageCreate     = "POST /images/create"
+	containerCreate  = "POST /containers/create"
+	containerUpdate  = "POST /containers/{id}/update"
+	containerStart   = "POST /containers/{id}/start"
+	containerRestart = "POST /containers/{id}/restart"
+	containerUnpause = "POST /containers/{id}/unpause"
+	containerArchive = "PUT /containers/{id}/archive"
+	execCreate       = "POST /containers/{id}/exec"
+	volumeCreate     = "POST /volumes/create"
+	networkCreate    = "POST /networks/create"
+	imageBuild       = "POST /build"
+	imageCreate      = "POST /images/create"
+	imagePush        = "POST /images/{name}/push"
+	imageSearch      = "GET /images/search"
+	distribution     = "GET /distribution/{name}/json"
+	registryLogin    = "POST /auth"
 )
+
+// A Scope is what a client's profile widens or narrows in the body rules.
+type Scope struct {
+	// Registries are the registry hosts dockerd may reach for the client
+	// (pulls, pushes, logins, FROM in builds); none means DefaultRegistries.
+	Registries []string
+	// LogDrivers are the log drivers its containers may use; none means
+	// DefaultLogDrivers.
+	LogDrivers []string
+	// Import allows images/create with fromSrc=- (an uploaded image, as
+	// images/load is).
+	Import bool
+}
+
+// Defaults of a Scope.
+var (
+	DefaultRegistries = []string{"docker.io"}
+	DefaultLogDrivers = []string{"json-file", "local"}
+)
+
+func (s Scope) registries() []string {
+	if len(s.Registries) == 0 {
+		return DefaultRegistries
+	}
+	return s.Registries
+}
+
+func (s Scope) logDrivers() []string {
+	if len(s.LogDrivers) == 0 {
+		return DefaultLogDrivers
+	}
+	return s.LogDrivers
+}
+
+// A Request is what the body rules look at.
+type Request struct {
+	Endpoint api.Endpoint
+	Path     string // normalised, without the version prefix: /containers/abc/start
+	Query    url.Values
+	Body     []byte // nil unless ReadsBody
+	Scope    Scope
+}
 
 // ReadsBody reports whether Check needs the request body of endpoint e.
 func (in *Inspector) ReadsBody(e api.Endpoint) bool {
 	switch e.String() {
-	case containerCreate, containerUpdate, containerStart, execCreate, volumeCreate:
+	case containerCreate, containerUpdate, containerStart, execCreate, volumeCreate, networkCreate, registryLogin:
 		return true
 	}
 	return false
 }
 
-// Check applies the body rules for endpoint e to its query and body (nil
-// when ReadsBody is false). It returns nil when the request may pass.
-func (in *Inspector) Check(ctx context.Context, e api.Endpoint, query url.Values, body []byte) *Violation {
-	switch e.String() {
+// Check applies the body rules to r. It returns nil when the request may
+// pass. A build's context is checked as it streams (BuildContext).
+func (in *Inspector) Check(ctx context.Context, r Request) *Violation {
+	switch r.Endpoint.String() {
 	case imageBuild:
-		return checkBuild(query)
+		return checkBuild(r.Query)
 	case imageCreate:
-		return checkImageCreate(query)
+		return checkImageCreate(r.Query, r.Scope)
+	case imagePush:
+		name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/images/"), "/push")
+		return checkRegistry(name, r.Scope, "push to")
+	case imageSearch:
+		if v := single(r.Query, "term"); v != nil {
+			return v
+		}
+		return checkRegistry(r.Query.Get("term"), r.Scope, "search on")
+	case distribution:
+		name := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/distribution/"), "/json")
+		return checkRegistry(name, r.Scope, "look up on")
+	case containerRestart, containerUnpause:
+		return in.checkContainerBinds(ctx, containerID(r.Path))
+	case containerArchive:
+		return in.checkArchiveTarget(ctx, containerID(r.Path))
 	}
-	if !in.ReadsBody(e) {
+	if !in.ReadsBody(r.Endpoint) {
 		return nil
 	}
-	o, err := parseBody(body)
+	o, err := parseBody(r.Body)
 	if err != nil {
 		return deny("strict-json", "request body refused: %v", err)
 	}
-	switch e.String() {
+	switch r.Endpoint.String() {
 	case containerCreate:
 		hc, ok := o.obj("HostConfig")
 		if !ok {
 			return deny("strict-json", "HostConfig is not an object")
 		}
-		if v := in.checkHostConfig(ctx, hc); v != nil {
+		if v := in.checkHostConfig(ctx, hc, r.Scope); v != nil {
 			return v
 		}
 		// dockerd still decodes HostConfig fields at the top level of the
 		// body (a deprecated embedded struct) and uses them when there is
 		// no HostConfig key, so they get the same checks.
-		return in.checkHostConfig(ctx, o)
+		return in.checkHostConfig(ctx, o, r.Scope)
 	case containerStart:
 		// Before API 1.24 a start body was a HostConfig, which dockerd 20.10
 		// still applies; nothing the docker CLI sends today has one.
 		if len(o) > 0 {
 			return deny("no-start-body", "a body on container start (a HostConfig of old API versions) is not allowed")
 		}
+		return in.checkContainerBinds(ctx, containerID(r.Path))
+	case networkCreate:
+		return checkNetworkCreate(o)
+	case registryLogin:
+		return checkLogin(o, r.Scope)
 	case containerUpdate:
 		// An update carries Resources, which include devices and cgroups.
 		return checkResources(o)
@@ -203,14 +274,17 @@ func strList(v any) ([]string, bool) {
 	return out, true
 }
 
-func (in *Inspector) checkHostConfig(ctx context.Context, hc object) *Violation {
+func (in *Inspector) checkHostConfig(ctx context.Context, hc object, scope Scope) *Violation {
 	if hc == nil {
 		return nil
+	}
+	if v := checkLogConfig(hc, scope); v != nil {
+		return v
 	}
 	if set(hc.get("Privileged")) {
 		return deny("no-privileged", "privileged containers are not allowed")
 	}
-	for _, f := range []string{"PidMode", "IpcMode", "NetworkMode", "UTSMode", "UsernsMode", "CgroupnsMode"} {
+	for _, f := range []string{"PidMode", "IpcMode", "NetworkMode", "UTSMode", "UsernsMode", "CgroupnsMode", "Cgroup"} {
 		mode, ok := str(hc.get(f))
 		if !ok {
 			return deny("no-host-namespaces", "HostConfig.%s is not a string", f)
@@ -294,6 +368,14 @@ func checkResources(o object) *Violation {
 	if set(o.get("CgroupParent")) {
 		return deny("no-cgroup-parent", "CgroupParent is not allowed")
 	}
+	// A container the OOM killer spares makes it kill the host's own
+	// processes (dockerd, gatehouse) when memory runs out.
+	if set(o.get("OomKillDisable")) {
+		return deny("no-oom-protection", "OomKillDisable is not allowed")
+	}
+	if n, ok := o.get("OomScoreAdj").(json.Number); (o.get("OomScoreAdj") != nil && !ok) || strings.HasPrefix(n.String(), "-") {
+		return deny("no-oom-protection", "a negative or non-numeric OomScoreAdj is not allowed")
+	}
 	return nil
 }
 
@@ -310,7 +392,18 @@ func (in *Inspector) checkBind(ctx context.Context, b string) *Violation {
 	}
 	src := parts[0]
 	if strings.HasPrefix(src, "/") {
-		if err := in.binds.Check(src); err != nil {
+		readOnly := false
+		if len(parts) == 3 {
+			for _, o := range strings.Split(parts[2], ",") {
+				switch o {
+				case "ro":
+					readOnly = true
+				case "rw":
+					return deny("bind-allowlist", "bind %q: give ro or nothing, not rw", b)
+				}
+			}
+		}
+		if err := in.binds.Check(src, readOnly); err != nil {
 			return deny("bind-allowlist", "bind mount of host path %q refused: %v", src, err)
 		}
 		return nil
@@ -346,7 +439,22 @@ func (in *Inspector) checkMount(ctx context.Context, m object) *Violation {
 	}
 	switch typ {
 	case "bind":
-		if err := in.binds.Check(src); err != nil {
+		bo, ok := m.obj("BindOptions")
+		if !ok {
+			return deny("bind-allowlist", "mount BindOptions is not an object")
+		}
+		// A read-only bind whose submounts stay writable, or whose
+		// missing source dockerd creates at start, undoes the rules.
+		for _, f := range []string{"ReadOnlyNonRecursive", "CreateMountpoint"} {
+			if set(bo.get(f)) {
+				return deny("bind-allowlist", "mount BindOptions.%s is not allowed", f)
+			}
+		}
+		ro := m.get("ReadOnly")
+		if _, isBool := ro.(bool); ro != nil && !isBool {
+			return deny("bind-allowlist", "mount ReadOnly is not a boolean")
+		}
+		if err := in.binds.Check(src, set(ro)); err != nil {
 			return deny("bind-allowlist", "bind mount of host path %q refused: %v", src, err)
 		}
 	case "volume":
@@ -387,9 +495,11 @@ func checkVolumeDriver(driver, opts any, what string) *Violation {
 }
 
 // checkBuild refuses builds whose steps would run in the host's network or a
-// chosen cgroup, and a remote context, which dockerd would fetch itself.
+// chosen cgroup, a remote context, which dockerd would fetch itself, and
+// BuildKit builds, whose Dockerfile comes over a session gatehouse does not
+// see. The context itself is checked as it streams (BuildContext).
 func checkBuild(q url.Values) *Violation {
-	if v := single(q, "networkmode", "cgroupparent", "remote"); v != nil {
+	if v := single(q, "networkmode", "cgroupparent", "remote", "version", "dockerfile"); v != nil {
 		return v
 	}
 	if m := q.Get("networkmode"); m == "host" || strings.HasPrefix(m, "container:") {
@@ -401,19 +511,29 @@ func checkBuild(q url.Values) *Violation {
 	if q.Get("remote") != "" {
 		return deny("no-remote-fetch", "a remote build context makes dockerd fetch a URL; send the context instead")
 	}
+	if v := q.Get("version"); v != "" && v != "1" {
+		return deny("no-remote-fetch", "BuildKit builds (version=%s) read the Dockerfile over a session gatehouse cannot check; use the classic builder (DOCKER_BUILDKIT=0)", v)
+	}
 	return nil
 }
 
 // checkImageCreate refuses an import from a URL (fromSrc other than "-"),
-// which makes dockerd fetch it; pulls from registries pass.
-func checkImageCreate(q url.Values) *Violation {
-	if v := single(q, "fromSrc"); v != nil {
+// which makes dockerd fetch it, an uploaded import unless the profile may
+// load images, and a pull from a registry the profile does not name.
+func checkImageCreate(q url.Values, scope Scope) *Violation {
+	if v := single(q, "fromSrc", "fromImage"); v != nil {
 		return v
 	}
-	if s := q.Get("fromSrc"); s != "" && s != "-" {
-		return deny("no-remote-fetch", "importing from a URL makes dockerd fetch it; upload the archive instead (fromSrc=-)")
+	if _, ok := q["fromSrc"]; ok {
+		switch s := q.Get("fromSrc"); {
+		case s != "-":
+			return deny("no-remote-fetch", "importing from a URL makes dockerd fetch it; upload the archive instead (fromSrc=-)")
+		case !scope.Import:
+			return deny("no-import", "importing an image is not allowed for this profile (it needs a rule that allows POST /images/load)")
+		}
+		return nil
 	}
-	return nil
+	return checkRegistry(q.Get("fromImage"), scope, "pull from")
 }
 
 // single refuses a query that gives a checked parameter twice.

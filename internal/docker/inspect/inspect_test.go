@@ -26,11 +26,12 @@ func newInspector(t *testing.T) (*Inspector, string) {
 	dir := t.TempDir()
 	allowed := filepath.Join(dir, "cache")
 	os.Mkdir(allowed, 0o755)
+	os.Mkdir(filepath.Join(allowed, "sub"), 0o755)
 	os.Mkdir(filepath.Join(dir, "secret"), 0o755)
 	os.Symlink(filepath.Join(dir, "secret"), filepath.Join(allowed, "escape"))
 	os.Symlink("/", filepath.Join(allowed, "root"))
 	os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(allowed, "dangling"))
-	a, err := NewAllowlist([]string{allowed})
+	a, err := NewAllowlist([]string{allowed}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,14 +45,14 @@ func TestContainerCreate(t *testing.T) {
 		``, `{}`, `null`, `{"Image":"bb","Cmd":["sh"]}`,
 		`{"HostConfig":null}`,
 		`{"HostConfig":{"Privileged":false,"NetworkMode":"none","IpcMode":"private","PidMode":"","CapAdd":null,"CapDrop":["ALL"],"Devices":[],"Binds":null}}`,
-		`{"HostConfig":{"Binds":["` + allowed + `:/cache","` + allowed + `/sub/dir:/x:ro","myvol:/data","/anon"]}}`,
-		`{"HostConfig":{"Mounts":[{"Type":"bind","Source":"` + allowed + `","Target":"/c"},{"Type":"volume","Source":"v1","Target":"/v"},{"Type":"tmpfs","Target":"/t"}]}}`,
+		`{"HostConfig":{"Binds":["` + allowed + `:/cache:ro","` + allowed + `/sub:/x:ro,z","myvol:/data","/anon"]}}`,
+		`{"HostConfig":{"Mounts":[{"Type":"bind","Source":"` + allowed + `","Target":"/c","ReadOnly":true},{"Type":"volume","Source":"v1","Target":"/v"},{"Type":"tmpfs","Target":"/t"}]}}`,
 		`{"HostConfig":{"SecurityOpt":["no-new-privileges"]}}`,
 		`{"HostConfig":{"Runtime":"runc","NetworkMode":"default"}}`,
 		`{"Labels":{"a":"1"},"HostConfig":{"NetworkMode":"bridge"}}`,
 	}
 	for _, body := range ok {
-		if v := in.Check(context.Background(), create, nil, []byte(body)); v != nil {
+		if v := in.Check(context.Background(), Request{Endpoint: create, Body: []byte(body)}); v != nil {
 			t.Errorf("refused %s: %v", body, v)
 		}
 	}
@@ -121,7 +122,7 @@ func TestContainerCreate(t *testing.T) {
 		strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100): "strict-json",
 	}
 	for body, rule := range refused {
-		v := in.Check(context.Background(), create, nil, []byte(body))
+		v := in.Check(context.Background(), Request{Endpoint: create, Body: []byte(body)})
 		if v == nil || v.Rule != rule {
 			t.Errorf("%s: got %v, want rule %s", body, v, rule)
 		}
@@ -151,7 +152,7 @@ func TestOtherEndpoints(t *testing.T) {
 		{"POST", "/build", "cgroupparent=/x", "", "no-cgroup-parent"},
 		{"POST", "/build", "remote=http://127.0.0.1/ctx.tar", "", "no-remote-fetch"},
 		{"POST", "/images/create", "fromImage=busybox&tag=latest", "", ""},
-		{"POST", "/images/create", "fromSrc=-&repo=bb", "", ""},
+		{"POST", "/images/create", "fromSrc=-&repo=bb", "", "no-import"},
 		{"POST", "/images/create", "fromSrc=http://169.254.169.254/", "", "no-remote-fetch"},
 		{"GET", "/containers/json", "", "", ""},
 	} {
@@ -161,7 +162,7 @@ func TestOtherEndpoints(t *testing.T) {
 		if in.ReadsBody(e) {
 			body = []byte(tc.body)
 		}
-		v := in.Check(context.Background(), e, q, body)
+		v := in.Check(context.Background(), Request{Endpoint: e, Path: tc.path, Query: q, Body: body})
 		got := ""
 		if v != nil {
 			got = v.Rule
@@ -173,14 +174,14 @@ func TestOtherEndpoints(t *testing.T) {
 }
 
 func TestAllowlist(t *testing.T) {
-	if _, err := NewAllowlist([]string{"relative"}); err == nil {
+	if _, err := NewAllowlist([]string{"relative"}, nil); err == nil {
 		t.Error("relative allowlist entry accepted")
 	}
-	if _, err := NewAllowlist([]string{"/does/not/exist/at/all"}); err == nil {
+	if _, err := NewAllowlist([]string{"/does/not/exist/at/all"}, nil); err == nil {
 		t.Error("missing allowlist entry accepted")
 	}
-	empty, _ := NewAllowlist(nil)
-	if err := empty.Check("/tmp"); err == nil {
+	empty, _ := NewAllowlist(nil, nil)
+	if err := empty.Check("/tmp", true); err == nil {
 		t.Error("empty allowlist allowed /tmp")
 	}
 }
@@ -218,7 +219,7 @@ func TestNamedVolumes(t *testing.T) {
 		`{"HostConfig":{"Mounts":[{"Type":"volume","Source":"hostroot","Target":"/h"}]}}`: "no-volume-driver",
 		`{"HostConfig":{"Mounts":[{"Type":"volume","Source":"../x","Target":"/h"}]}}`:     "bind-allowlist",
 	} {
-		v := in.Check(context.Background(), create, nil, []byte(body))
+		v := in.Check(context.Background(), Request{Endpoint: create, Body: []byte(body)})
 		got := ""
 		if v != nil {
 			got = v.Rule

@@ -72,6 +72,12 @@ type Profile struct {
 	// Unrestricted skips the body rules (privileged containers, host
 	// mounts, ...): a client with it is root on the Docker host.
 	Unrestricted bool
+	// Registries are the registry hosts dockerd may reach for this client
+	// (pulls, pushes, logins, FROM in builds); none means Docker Hub only.
+	Registries []string
+	// LogDrivers are the log drivers its containers may use; none means
+	// json-file and local.
+	LogDrivers []string
 }
 
 // Allow returns the first rule of p that allows e.
