@@ -189,11 +189,15 @@ func TestSpellingsOfAPrivateModule(t *testing.T) {
 						t.Errorf("as %q: %s%s: %d %q; nonexistent %s%s: %d %q", who, hidden, kind, st, body, missing, kind, stMissing, bodyMissing)
 					}
 				}
-				for _, vers := range []string{"v0.1.0", "v1.0.0"} {
-					st, body := s.get(t, who, "/sumdb/"+s.sumdb+"/lookup/"+hidden+"@"+vers)
-					stMissing, bodyMissing := s.get(t, who, "/sumdb/"+s.sumdb+"/lookup/"+missing+"@"+vers)
-					if st != 404 || stMissing != 404 || strings.ReplaceAll(bodyMissing, "/nosuch", "/secret") != body {
-						t.Errorf("as %q: lookup %s@%s: %d %q; nonexistent %s: %d %q", who, hidden, vers, st, body, missing, stMissing, bodyMissing)
+				// Lookups in gatehouse's own log, and in the public database
+				// (which never looks up a private module).
+				for _, db := range []string{s.sumdb, "sum.golang.org"} {
+					for _, vers := range []string{"v0.1.0", "v1.0.0"} {
+						st, body := s.get(t, who, "/sumdb/"+db+"/lookup/"+hidden+"@"+vers)
+						stMissing, bodyMissing := s.get(t, who, "/sumdb/"+db+"/lookup/"+missing+"@"+vers)
+						if st != 404 || stMissing != 404 || strings.ReplaceAll(bodyMissing, "/nosuch", "/secret") != body {
+							t.Errorf("as %q: %s lookup %s@%s: %d %q; nonexistent %s: %d %q", who, db, hidden, vers, st, body, missing, stMissing, bodyMissing)
+						}
 					}
 				}
 			}
