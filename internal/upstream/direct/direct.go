@@ -495,7 +495,11 @@ func (s *Source) childError(op, what, msg string) error {
 		return fmt.Errorf("private fetch (%s) %s failed: %s", op, what, msg)
 	}
 	// "no secure protocol found": no scheme reached a repository at a
-	// VCS-qualified path (git ls-remote said not found for https).
+	// VCS-qualified path. That is what a missing repository gets, unless a
+	// host could not be reached just now: then it is an outage.
+	if strings.Contains(lower, "no secure protocol found") && s.egress != nil && s.egress.dialFailedWithin(time.Minute) {
+		return fmt.Errorf("private fetch (%s) %s failed (a private host was unreachable): %s", op, what, msg)
+	}
 	for _, nf := range []string{"no secure protocol found", "unknown revision", "no matching versions", "not found", "invalid version", "does not contain package", "repository not found", "malformed module path"} {
 		if strings.Contains(lower, nf) {
 			return fmt.Errorf("%w: private fetch (%s) %s: %s", upstream.ErrNotFound, op, what, msg)

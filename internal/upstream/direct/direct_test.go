@@ -197,6 +197,30 @@ func TestSynthesizedGoModVouchesOnlyForThePlainPath(t *testing.T) {
 	}
 }
 
+// The go command says "no secure protocol found" both for a missing
+// repository at a VCS-qualified path and for one whose host is down. The
+// second is an outage, not "not found": a 404 would make the go command
+// try its next proxy with the private path.
+func TestUnreachableHostIsNotNotFound(t *testing.T) {
+	g, _ := setup(t)
+	proxy, _ := url.Parse(g.ProxyURL) // answers 502 for hosts it does not serve
+	env := map[string]string{"PATH": os.Getenv("PATH"), "SSL_CERT_FILE": g.CAFile, "GIT_SSL_CAINFO": g.CAFile}
+	dir, _ := os.MkdirTemp(baseDir, "down-")
+	s, err := direct.New(direct.Options{
+		Private: "down.test", Hosts: direct.Hosts{"down.test"}, TempDir: dir, Timeout: time.Minute,
+		Getenv: func(k string) string { return env[k] }, ParentProxy: http.ProxyURL(proxy),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.List(context.Background(), "down.test/lib.git")
+	if err == nil || errors.Is(err, upstream.ErrNotFound) || !strings.Contains(err.Error(), "no secure protocol found") {
+		t.Errorf("list at an unreachable host: %v, want an error that is not ErrNotFound", err)
+	}
+}
+
 func TestRefusedWithoutConnection(t *testing.T) {
 	g, s := setup(t)
 	before := g.Accepted()
