@@ -29,6 +29,7 @@ type spellingSetup struct {
 	caFile string
 	tokens map[string]string // name → token
 	sumdb  string            // the own checksum log's name
+	audit  string            // the audit log file
 }
 
 // The secret repository's content: each marker must never reach a caller
@@ -82,7 +83,8 @@ modules = ["git.corp.test/banned"]
 		t.Fatal(err)
 	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\npolicy = %q\nallow_anonymous = true\n", certFile, keyFile, policy)
+	s.audit = filepath.Join(dir, "audit.log")
+	fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\npolicy = %q\naudit_file = %q\nallow_anonymous = true\n", certFile, keyFile, policy, s.audit)
 	cfg.WriteString(`private = ["git.corp.test"]
 private_hosts = ["git.corp.test"]
 private_timeout = "1m"
@@ -272,6 +274,29 @@ func TestSpellingsOfAPrivateModule(t *testing.T) {
 				if st != 404 || !strings.HasPrefix(body, "not found: ") {
 					t.Errorf("team: %s%s: %d %q, want 404 not found", mod, kind, st, body)
 				}
+			}
+		}
+	})
+
+	// Each refusal is audited with its real reason, which the caller never sees.
+	t.Run("audited", func(t *testing.T) {
+		s.p.stop(t)
+		want := map[string]bool{
+			"anonymous git.corp.test/secret.git.git list deny no access to module":                           false,
+			"web git.corp.test/secret.git.git zip deny no access to module":                                  false,
+			"web git.corp.test/Secret latest deny no access to module":                                       false,
+			"team git.corp.test/secret.git.git list deny another spelling of a private repository's path":    false,
+			"team git.corp.test/secret.git.git.git zip deny another spelling of a private repository's path": false,
+		}
+		for _, r := range readAudit(t, s.audit) {
+			key := fmt.Sprintf("%v %v %v %v %v", r["identity"], r["module"], r["kind"], r["decision"], r["reason"])
+			if _, ok := want[key]; ok && r["status"] == float64(404) {
+				want[key] = true
+			}
+		}
+		for k, seen := range want {
+			if !seen {
+				t.Errorf("no 404 audit record %q", k)
 			}
 		}
 	})
