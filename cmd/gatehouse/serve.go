@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/spelling"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
 	"github.com/gatehouse-dev/gatehouse/internal/sumdb"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
@@ -198,6 +199,8 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	// Access rules first: a policy refusal must not reveal a module the
 	// caller may not see.
 	gates := append([]server.Gate(nil), acc.Gates...)
+	// One name per private repository: lib.git.git is refused as not found.
+	gates = append(gates, spelling.Gate{Private: priv.isPrivate})
 	if cfg.Policy != "" {
 		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
 		if err != nil {

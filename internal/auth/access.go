@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
+	"github.com/gatehouse-dev/gatehouse/internal/spelling"
 )
 
 // A Rule grants the modules matching any of its patterns to its groups.
@@ -115,42 +116,12 @@ func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
 	return true, rule
 }
 
-// OtherSpellings returns the canonical spellings of mod's repository other
-// than mod itself, without repeats: mod without its VCS suffix, lower-cased,
-// and both. The go command fetches the same repository for each of them
-// (most git hosts ignore case), so a rule written for one covers them all.
-func OtherSpellings(mod string) []string {
-	plain := unqualified(mod)
-	var out []string
-	for _, other := range []string{plain, strings.ToLower(mod), strings.ToLower(plain)} {
-		if other != mod && !slices.Contains(out, other) {
-			out = append(out, other)
-		}
-	}
-	return out
-}
-
-// vcsSuffixes are the suffixes with which the go command takes a path
-// element as naming a repository directly (cmd/go's vcsPaths).
-var vcsSuffixes = []string{".bzr", ".fossil", ".git", ".hg", ".svn"}
-
-// unqualified drops the VCS suffix of the first element after the host
-// that has one: corp.example.com/lib.git/v2 becomes corp.example.com/lib/v2.
-func unqualified(mod string) string {
-	if !slices.ContainsFunc(vcsSuffixes, func(suf string) bool { return strings.Contains(mod, suf) }) {
-		return mod // the common case, without splitting
-	}
-	els := strings.Split(mod, "/")
-	for i := 1; i < len(els); i++ {
-		for _, suf := range vcsSuffixes {
-			if base, ok := strings.CutSuffix(els[i], suf); ok && base != "" {
-				els[i] = base
-				return strings.Join(els, "/")
-			}
-		}
-	}
-	return mod
-}
+// OtherSpellings returns the spellings of mod's repository other than mod
+// itself (spelling.Others): mod without its VCS suffixes, lower-cased, and
+// both. The go command fetches the same repository for each of them (git
+// servers serve lib.git at /lib, most git hosts ignore case), so a rule
+// written for one covers them all.
+func OtherSpellings(mod string) []string { return spelling.Others(mod) }
 
 func (a *Access) allowed(id *Identity, mod string) (bool, int) {
 	for i, r := range a.Rules {

@@ -168,6 +168,12 @@ func TestAccessVCSQualifiedPath(t *testing.T) {
 	}{
 		{dev, "corp.example.com/secret.git", false},
 		{dev, "corp.example.com/secret.git/v2", false},
+		// cmd/go fetches the repository secret.git for secret.git.git,
+		// which git servers serve as secret.
+		{dev, "corp.example.com/secret.git.git", false},
+		{dev, "corp.example.com/secret.git.git.git/v2", false},
+		{dev, "corp.example.com/Secret.GIT.git", false},
+		{sec, "corp.example.com/secret.git.git", true},
 		{dev, "corp.example.com/secret.hg/sub", false},
 		{dev, "corp.example.com/lib.git", true},
 		{dev, "corp.example.com/secret.gitx", true},

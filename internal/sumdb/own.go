@@ -74,7 +74,10 @@ func (o *Own) fill(w http.ResponseWriter, r *http.Request, mod, vers string) boo
 		return true
 	}
 	if errors.Is(err, upstream.ErrNotFound) {
-		httpError(w, http.StatusNotFound, "not found: "+mod+"@"+vers+" is not in the checksum log and its source does not have it")
+		// The same words as a lookup refused because the caller may not see
+		// the module (the access gate's "not found: mod@vers"): probing must
+		// not tell a hidden module from one that does not exist.
+		httpError(w, http.StatusNotFound, "not found: "+mod+"@"+vers)
 		return false
 	}
 	log := o.Logger

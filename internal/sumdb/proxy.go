@@ -62,7 +62,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if p.Private != nil && p.Private(mod) {
-			httpError(w, http.StatusNotFound, fmt.Sprintf("%s is a private module: it is not looked up in %s. Use gatehouse's own checksum database (see docs/private-modules.md).", mod, p.Name))
+			// The words of a lookup the access gate refuses: a caller must not
+			// learn which private paths are hidden from it by comparing them.
+			vers, _ := module.UnescapeVersion(escVers)
+			p.log().Info("lookup of a private module in the public checksum database refused; clients should use gatehouse's own (see docs/private-modules.md)", "module", mod, "sumdb", p.Name)
+			httpError(w, http.StatusNotFound, "not found: "+mod+"@"+vers)
 			return
 		}
 		p.forward(w, r, path, "max-age=3600")

@@ -31,6 +31,8 @@ func TestChildErrorClassification(t *testing.T) {
 		{"go: git.corp.test/x@v0.0.0-20260101000000-401abc: invalid version: unknown revision 401abc", true},
 		{"reading https://git.corp.test/x/@v/list: 404 Not Found (HTTP 403)", false},
 		{"server response: (403) Forbidden", false},
+		// A VCS-qualified path whose repository does not exist.
+		{"go: git.corp.test/x.git@latest: no secure protocol found for repository", true},
 	} {
 		err := s.childError("download", "git.corp.test/x@v1.0.0", tt.msg)
 		if got := errors.Is(err, upstream.ErrNotFound); got != tt.notFound {

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/internal/spelling"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
@@ -149,6 +150,10 @@ func (s *Source) checkArgs(path, version string) error {
 	if err := module.CheckPath(path); err != nil || strings.HasPrefix(path, "-") {
 		return fmt.Errorf("%w: invalid module path", upstream.ErrNotFound)
 	}
+	// lib.git.git is only ever another name for the repository lib.
+	if spelling.Alias(path) {
+		return fmt.Errorf("%w: %s is another spelling of a repository's path", upstream.ErrNotFound, path)
+	}
 	if version != "" && (!semver.IsValid(version) || module.CanonicalVersion(version) != version) {
 		return fmt.Errorf("%w: invalid version", upstream.ErrNotFound)
 	}
@@ -162,39 +167,63 @@ func (s *Source) checkArgs(path, version string) error {
 
 // List returns the module's tagged versions.
 func (s *Source) List(ctx context.Context, path string) ([]string, error) {
-	if err := s.checkArgs(path, ""); err != nil {
+	out, err := s.queryLatest(ctx, "list", path, "-versions")
+	if err != nil {
 		return nil, err
-	}
-	var out struct {
-		Versions []string
-		Error    *struct{ Err string }
-	}
-	if err := s.goJSON(ctx, &out, "list", "-m", "-json", "-versions", "--", path+"@latest"); err != nil {
-		return nil, err
-	}
-	if out.Error != nil {
-		return nil, s.childError("list", path, out.Error.Err)
 	}
 	return out.Versions, nil
 }
 
 // Latest returns the .info of @latest.
 func (s *Source) Latest(ctx context.Context, path string) ([]byte, error) {
+	out, err := s.queryLatest(ctx, "latest", path)
+	if err != nil {
+		return nil, err
+	}
+	return infoJSON(out.Version, out.Time)
+}
+
+// latestResult is what go list -m -json says of path@latest.
+type latestResult struct {
+	Version  string
+	Versions []string
+	Time     *time.Time
+	GoMod    string // the go.mod file in the child's module cache
+	Error    *struct{ Err string }
+}
+
+// queryLatest runs go list -m -json (with args) for path@latest and checks
+// the go.mod of the version it resolves to, as a download would: a list or
+// @latest under a spelling the repository does not answer to is refused
+// like one for a module that does not exist.
+func (s *Source) queryLatest(ctx context.Context, op, path string, args ...string) (*latestResult, error) {
 	if err := s.checkArgs(path, ""); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Version string
-		Time    *time.Time
-		Error   *struct{ Err string }
+	work, err := os.MkdirTemp(s.opts.TempDir, "q-")
+	if err != nil {
+		return nil, err
 	}
-	if err := s.goJSON(ctx, &out, "list", "-m", "-json", "--", path+"@latest"); err != nil {
+	defer os.RemoveAll(work)
+	var out latestResult
+	cmd := append(append([]string{"list", "-m", "-json"}, args...), "--", path+"@latest")
+	if err := s.goJSONIn(ctx, work, &out, cmd...); err != nil {
 		return nil, err
 	}
 	if out.Error != nil {
-		return nil, s.childError("latest", path, out.Error.Err)
+		return nil, s.childError(op, path, out.Error.Err)
 	}
-	return infoJSON(out.Version, out.Time)
+	if !inside(work, out.GoMod) {
+		return nil, fmt.Errorf("go list reported no go.mod in its module cache for %s@latest", path)
+	}
+	mod, err := os.ReadFile(out.GoMod)
+	if err != nil {
+		return nil, fmt.Errorf("reading the go.mod of %s@latest: %w", path, err)
+	}
+	if err := s.checkDeclared(path, out.Version, mod); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // infoJSON writes .info with only Version and Time: the Origin block the go
@@ -312,7 +341,7 @@ func (s *Source) fetch(ctx context.Context, path, version string) (*download, er
 	d := &download{dir: work, zip: out.Zip, expires: time.Now().Add(s.opts.Reuse)}
 	// The files must be inside the work dir: the child's output is data.
 	for _, f := range []string{out.Info, out.GoMod, out.Zip} {
-		if rel, err := filepath.Rel(work, f); err != nil || strings.HasPrefix(rel, "..") {
+		if !inside(work, f) {
 			return nil, fmt.Errorf("go mod download reported a file outside its module cache")
 		}
 	}
@@ -333,13 +362,8 @@ func (s *Source) fetch(ctx context.Context, path, version string) (*download, er
 	if d.mod, err = os.ReadFile(out.GoMod); err != nil {
 		return nil, err
 	}
-	// go mod download does not check the module line: another spelling of
-	// a repository's path (lib.git for lib; other case on a host that
-	// ignores it) would serve its code under a name the access and policy
-	// rules do not cover. The go command refuses such a module in a build.
-	if declared := modfile.ModulePath(d.mod); declared != path {
-		s.log.Warn("private fetch: go.mod declares another module path; not served", "module", path, "version", version, "declared", declared)
-		return nil, fmt.Errorf("%w: %s@%s: its go.mod declares module path %q", upstream.ErrNotFound, path, version, declared)
+	if err := s.checkDeclared(path, version, d.mod); err != nil {
+		return nil, err
 	}
 	if d.zipH1, err = dirhash.HashZip(out.Zip, dirhash.Hash1); err != nil {
 		return nil, fmt.Errorf("hashing downloaded zip: %w", err)
@@ -354,14 +378,39 @@ func (s *Source) fetch(ctx context.Context, path, version string) (*download, er
 	return d, nil
 }
 
-// goJSON runs the go command in a fresh work dir and decodes its JSON output.
-func (s *Source) goJSON(ctx context.Context, out any, args ...string) error {
-	work, err := os.MkdirTemp(s.opts.TempDir, "q-")
-	if err != nil {
-		return err
+// inside reports whether file is a path under dir (the child's output is
+// data, not to be trusted with file names).
+func inside(dir, file string) bool {
+	rel, err := filepath.Rel(dir, file)
+	return file != "" && err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+}
+
+// checkDeclared refuses, as not found, a version whose go.mod does not
+// vouch for path. go mod download and go list do not check the module
+// line, so another spelling of a repository's path (lib.git for lib, other
+// case on a host that ignores it) would serve its code under a name the
+// access and policy rules do not cover; the go command refuses such a
+// module only later, in a build. For a commit without a go.mod the go
+// command synthesizes "module <path as asked>", which matches any
+// spelling: it vouches only for a path without a VCS suffix.
+func (s *Source) checkDeclared(path, version string, mod []byte) error {
+	declared := modfile.ModulePath(mod)
+	if declared != path {
+		s.log.Warn("private fetch: go.mod declares another module path; not served", "module", path, "version", version, "declared", declared)
+		return fmt.Errorf("%w: %s@%s: its go.mod declares module path %q", upstream.ErrNotFound, path, version, declared)
 	}
-	defer os.RemoveAll(work)
-	return s.goJSONIn(ctx, work, out, args...)
+	if synthesized(path, mod) && !spelling.Plain(path) {
+		s.log.Warn("private fetch: no go.mod, and a path with a VCS suffix needs one to say it is the module's name; not served", "module", path, "version", version)
+		return fmt.Errorf("%w: %s@%s: no go.mod names this spelling of the repository", upstream.ErrNotFound, path, version)
+	}
+	return nil
+}
+
+// synthesized reports whether mod is what the go command writes for a
+// commit without a go.mod (modfetch.LegacyGoMod): the module line alone.
+// A real go.mod has at least a go line too since Go 1.12's go mod init.
+func synthesized(path string, mod []byte) bool {
+	return string(mod) == "module "+modfile.AutoQuote(path)+"\n"
 }
 
 // goJSONIn runs go with args in work (its GOPATH, module cache and build
@@ -445,7 +494,13 @@ func (s *Source) childError(op, what, msg string) error {
 	if deniedRE.MatchString(msg) {
 		return fmt.Errorf("private fetch (%s) %s failed: %s", op, what, msg)
 	}
-	for _, nf := range []string{"unknown revision", "no matching versions", "not found", "invalid version", "does not contain package", "repository not found", "malformed module path"} {
+	// "no secure protocol found": no scheme reached a repository at a
+	// VCS-qualified path. That is what a missing repository gets, unless a
+	// host could not be reached just now: then it is an outage.
+	if strings.Contains(lower, "no secure protocol found") && s.egress != nil && s.egress.dialFailedWithin(time.Minute) {
+		return fmt.Errorf("private fetch (%s) %s failed (a private host was unreachable): %s", op, what, msg)
+	}
+	for _, nf := range []string{"no secure protocol found", "unknown revision", "no matching versions", "not found", "invalid version", "does not contain package", "repository not found", "malformed module path"} {
 		if strings.Contains(lower, nf) {
 			return fmt.Errorf("%w: private fetch (%s) %s: %s", upstream.ErrNotFound, op, what, msg)
 		}

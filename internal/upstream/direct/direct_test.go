@@ -150,6 +150,75 @@ func TestOtherSpellingOfARepositoryRefused(t *testing.T) {
 	if _, err := s.Zip(ctx, "git.corp.test/lib", "v1.0.0"); err != nil {
 		t.Errorf("zip of git.corp.test/lib: %v", err)
 	}
+	// The list and @latest of a spelling are checked against the go.mod of
+	// the version @latest resolves to, like a download; lib.git.git (the
+	// repository lib.git, which the server serves as lib) is refused
+	// before any child runs.
+	for _, mod := range []string{"git.corp.test/lib.git", "git.corp.test/lib.git.git"} {
+		if list, err := s.List(ctx, mod); !errors.Is(err, upstream.ErrNotFound) {
+			t.Errorf("list of %s: %v, %v; want ErrNotFound", mod, list, err)
+		}
+		if info, err := s.Latest(ctx, mod); !errors.Is(err, upstream.ErrNotFound) {
+			t.Errorf("latest of %s: %s, %v; want ErrNotFound", mod, info, err)
+		}
+	}
+}
+
+// For a commit without a go.mod the go command synthesizes one naming the
+// path as asked, so it matches any spelling: it vouches only for the plain
+// path.
+func TestSynthesizedGoModVouchesOnlyForThePlainPath(t *testing.T) {
+	git, s := setup(t)
+	ctx := context.Background()
+	repo := git.CreateRepo(keepAlive{t}, "legacy")
+	repo.Commit(keepAlive{t}, map[string]string{"legacy.go": "package legacy\n"})
+	repo.Tag(keepAlive{t}, "v0.1.0")
+	if mod, err := s.GoMod(ctx, "git.corp.test/legacy", "v0.1.0"); err != nil || string(mod) != "module git.corp.test/legacy\n" {
+		t.Fatalf("go.mod of the plain path: %q, %v", mod, err)
+	}
+	if list, err := s.List(ctx, "git.corp.test/legacy"); err != nil || strings.Join(list, " ") != "v0.1.0" {
+		t.Errorf("list of the plain path: %v, %v", list, err)
+	}
+	for _, mod := range []string{"git.corp.test/legacy.git", "git.corp.test/legacy.git.git"} {
+		if _, err := s.Zip(ctx, mod, "v0.1.0"); !errors.Is(err, upstream.ErrNotFound) {
+			t.Errorf("zip of %s: %v, want ErrNotFound", mod, err)
+		}
+		if list, err := s.List(ctx, mod); !errors.Is(err, upstream.ErrNotFound) {
+			t.Errorf("list of %s: %v, %v; want ErrNotFound", mod, list, err)
+		}
+		if info, err := s.Latest(ctx, mod); !errors.Is(err, upstream.ErrNotFound) {
+			t.Errorf("latest of %s: %s, %v; want ErrNotFound", mod, info, err)
+		}
+	}
+	// A repository that does not exist, under a VCS-qualified path, is not
+	// found too (the go command says "no secure protocol found").
+	if _, err := s.List(ctx, "git.corp.test/nosuch.git"); !errors.Is(err, upstream.ErrNotFound) {
+		t.Errorf("list of a missing git.corp.test/nosuch.git: %v, want ErrNotFound", err)
+	}
+}
+
+// The go command says "no secure protocol found" both for a missing
+// repository at a VCS-qualified path and for one whose host is down. The
+// second is an outage, not "not found": a 404 would make the go command
+// try its next proxy with the private path.
+func TestUnreachableHostIsNotNotFound(t *testing.T) {
+	g, _ := setup(t)
+	proxy, _ := url.Parse(g.ProxyURL) // answers 502 for hosts it does not serve
+	env := map[string]string{"PATH": os.Getenv("PATH"), "SSL_CERT_FILE": g.CAFile, "GIT_SSL_CAINFO": g.CAFile}
+	dir, _ := os.MkdirTemp(baseDir, "down-")
+	s, err := direct.New(direct.Options{
+		Private: "down.test", Hosts: direct.Hosts{"down.test"}, TempDir: dir, Timeout: time.Minute,
+		Getenv: func(k string) string { return env[k] }, ParentProxy: http.ProxyURL(proxy),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.List(context.Background(), "down.test/lib.git")
+	if err == nil || errors.Is(err, upstream.ErrNotFound) || !strings.Contains(err.Error(), "no secure protocol found") {
+		t.Errorf("list at an unreachable host: %v, want an error that is not ErrNotFound", err)
+	}
 }
 
 func TestRefusedWithoutConnection(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,6 +70,17 @@ type Egress struct {
 	srv    *http.Server
 	wg     sync.WaitGroup
 	secret string // the proxy password: only the children that were given it may tunnel
+
+	lastDialFailure atomic.Int64 // unix nanos: when a listed host last could not be reached
+}
+
+// dialFailedWithin reports whether a listed host could not be reached in
+// the last d. The go command reports an unreachable repository at a
+// VCS-qualified path as it reports a missing one ("no secure protocol
+// found"); this tells the two apart.
+func (e *Egress) dialFailedWithin(d time.Duration) bool {
+	t := e.lastDialFailure.Load()
+	return t != 0 && time.Since(time.Unix(0, t)) < d
 }
 
 // Start listens on a loopback port and returns the proxy URL, which
@@ -145,6 +157,7 @@ func (e *Egress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up, err := e.dial(ctx, target)
 	cancel()
 	if err != nil {
+		e.lastDialFailure.Store(time.Now().UnixNano())
 		e.Logger.Warn("private fetch: cannot reach host", "host", target, "err", err)
 		http.Error(w, "gatehouse: cannot reach "+target, http.StatusBadGateway)
 		return
