@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/listen"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 )
 
 func init() {
@@ -96,12 +97,29 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	defer closeSink()
 
+	// Metrics have their own plain-HTTP listener, as serve's do; nil
+	// metrics count nothing.
+	mln, err := listenMetricsAt(string(cfg.MetricsListen))
+	if err != nil {
+		log.Error("cannot listen", "metrics_listen", string(cfg.MetricsListen), "err", err)
+		return 1
+	}
+	var observer guard.Observer
+	if mln != nil {
+		m := metrics.NewDocker(buildVersion())
+		observer = m
+		stop := serveMetricsHandler(ctx, mln, m.Handler(), log)
+		defer stop()
+		log.Info("gatehouse docker metrics", metricsAttr(mln))
+	}
+
 	g, err := guard.New(guard.Options{
 		Socket:    string(cfg.Socket),
 		Clients:   clients,
 		Inspector: inspector,
 		Audit:     sink,
 		Logger:    log,
+		Metrics:   observer,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -269,7 +287,9 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 			return nil, &config.Error{Key: fmt.Sprintf("clients[%d].profile", i),
 				Err: fmt.Errorf("%q is neither a [profiles] entry nor a preset (%s)", c.Profile, strings.Join(rules.PresetNames(), ", "))}
 		}
-		out = append(out, guard.Client{Cert: c.Cert, UID: c.UID, GID: c.GID, Profile: prof})
+		// owner_scoped belongs to a [profiles] entry; presets are not scoped.
+		scoped := cfg.Profiles[c.Profile].OwnerScoped
+		out = append(out, guard.Client{Cert: c.Cert, UID: c.UID, GID: c.GID, Profile: prof, OwnerScoped: scoped})
 	}
 	return out, nil
 }

@@ -20,6 +20,9 @@ type Client struct {
 	// kernel reports (SO_PEERCRED: the peer's uid and primary gid).
 	UID, GID *int
 	Profile  *rules.Profile
+	// OwnerScoped confines the client to the containers, networks, volumes
+	// and execs it created itself (see owner.go).
+	OwnerScoped bool
 }
 
 type peerKey struct{}
@@ -41,16 +44,16 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, peerKey{}, &p)
 }
 
-// identify returns who made r and that client's profile; the profile is nil
-// for a client no entry names, who may do nothing.
-func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *rules.Profile) {
+// identify returns who made r and that client's entry; the entry is nil for
+// a client no entry names, who may do nothing.
+func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *Client) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 		cert := r.TLS.PeerCertificates[0]
 		names := auth.CertNames(cert)
-		for _, c := range rs.clients {
+		for i, c := range rs.clients {
 			for _, n := range names {
 				if c.Cert != "" && c.Cert == n {
-					return &auth.Identity{Name: n, Method: "mtls"}, r.RemoteAddr, c.Profile
+					return &auth.Identity{Name: n, Method: "mtls"}, r.RemoteAddr, &rs.clients[i]
 				}
 			}
 		}
@@ -63,14 +66,14 @@ func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *rules.Pro
 	if p, ok := r.Context().Value(peerKey{}).(*peer); ok && p.err == nil {
 		from := fmt.Sprintf("pid %d", p.pid)
 		uid := &auth.Identity{Name: fmt.Sprintf("uid:%d", p.uid), Method: "peercred", Groups: []string{fmt.Sprintf("gid:%d", p.gid)}}
-		for _, c := range rs.clients {
+		for i, c := range rs.clients {
 			if c.UID != nil && *c.UID == p.uid {
-				return uid, from, c.Profile
+				return uid, from, &rs.clients[i]
 			}
 		}
-		for _, c := range rs.clients {
+		for i, c := range rs.clients {
 			if c.GID != nil && *c.GID == p.gid {
-				return &auth.Identity{Name: fmt.Sprintf("gid:%d", p.gid), Method: "peercred", Groups: uid.Groups}, from, c.Profile
+				return &auth.Identity{Name: fmt.Sprintf("gid:%d", p.gid), Method: "peercred", Groups: uid.Groups}, from, &rs.clients[i]
 			}
 		}
 		return uid, from, nil
