@@ -235,6 +235,7 @@ func (g *Guard) checkScope(c *call) *refusal {
 
 // checkRef refuses a reference, in a body or query, to an object of
 // another client. A reference to nothing passes: dockerd answers for it.
+// This tells a client that the name exists; per-object paths do not.
 func (g *Guard) checkRef(c *call, kind, ref, what string) *refusal {
 	if ref == "" {
 		return nil
@@ -244,7 +245,9 @@ func (g *Guard) checkRef(c *call, kind, ref, what string) *refusal {
 		return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot look up %s %q: %v", kind, clip(ref, 80), err)}
 	}
 	if found && o.owner != c.owner {
-		return notFound(kind, ref, fmt.Sprintf("%s%s %s is not the client's (owner %q)", what, kind, o.id, o.owner))
+		// A 403, not dockerd's 404: the docker CLI takes a 404 on create
+		// for a missing image and tries to pull it.
+		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: fmt.Sprintf("%s%s %q is not one of the client's", what, kind, clip(ref, 80))}
 	}
 	return nil
 }
