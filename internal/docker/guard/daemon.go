@@ -13,6 +13,18 @@ import (
 // errDaemon is a question to dockerd that got no usable answer.
 var errDaemon = errors.New("docker daemon unreachable")
 
+// daemonStatus is an answer of dockerd other than 2xx and 404.
+type daemonStatus struct{ code int }
+
+func (e *daemonStatus) Error() string { return fmt.Sprintf("docker daemon answered %d", e.code) }
+
+// clientError reports whether err is dockerd refusing the question itself
+// (a 4xx such as an ambiguous id prefix), not dockerd failing.
+func clientError(err error) bool {
+	var ds *daemonStatus
+	return errors.As(err, &ds) && ds.code >= 400 && ds.code < 500
+}
+
 // daemonJSON asks dockerd (GET, or POST with a JSON body) and decodes its
 // answer into v. found is false for a 404: no such object.
 func (g *Guard) daemonJSON(ctx context.Context, method, path string, body, v any) (found bool, err error) {
@@ -40,7 +52,7 @@ func (g *Guard) daemonJSON(ctx context.Context, method, path string, body, v any
 	case resp.StatusCode == http.StatusNotFound:
 		return false, nil
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return false, fmt.Errorf("docker daemon answered %d", resp.StatusCode)
+		return false, &daemonStatus{resp.StatusCode}
 	}
 	if v == nil {
 		return true, nil

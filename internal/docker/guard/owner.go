@@ -145,13 +145,18 @@ func (g *Guard) checkObject(c *call) *refusal {
 		return nil
 	}
 	o, found, err := g.resolve(c.r.Context(), kind, ref)
-	if err != nil {
+	switch {
+	case err != nil && clientError(err) && c.owner != "":
+		// An id prefix that two containers share, say: saying so would
+		// tell the client that another's exists.
+		return notFound(kind, ref, fmt.Sprintf("looking up %s: %v", kind, err))
+	case err != nil && clientError(err):
+		return nil // dockerd answers for it
+	case err != nil:
 		return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot look up %s %q: %v", kind, clip(ref, 80), err)}
-	}
-	if !found {
-		if c.owner == "" {
-			return nil // dockerd answers for it
-		}
+	case !found && c.owner == "":
+		return nil
+	case !found:
 		return notFound(kind, ref, "no such "+kind)
 	}
 	if c.owner != "" && o.owner != c.owner {
@@ -241,10 +246,10 @@ func (g *Guard) checkRef(c *call, kind, ref, what string) *refusal {
 		return nil
 	}
 	o, found, err := g.resolve(c.r.Context(), kind, ref)
-	if err != nil {
+	if err != nil && !clientError(err) {
 		return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot look up %s %q: %v", kind, clip(ref, 80), err)}
 	}
-	if found && o.owner != c.owner {
+	if err == nil && found && o.owner != c.owner {
 		// A 403, not dockerd's 404: the docker CLI takes a 404 on create
 		// for a missing image and tries to pull it.
 		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: fmt.Sprintf("%s%s %q is not one of the client's", what, kind, clip(ref, 80))}

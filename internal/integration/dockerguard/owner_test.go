@@ -203,6 +203,22 @@ func TestOwnerScope(t *testing.T) {
 		}
 	})
 
+	t.Run("ImageLabel", func(t *testing.T) {
+		// An image may carry the label; gatehouse's value on the create wins.
+		dir := t.TempDir()
+		writeFile(t, dir+"/Dockerfile", "FROM "+image+"\nLABEL dev.gatehouse.owner=owner-b\n")
+		e.ok(t, ownerA, "build", "-q", "-t", "gh-labelled:1", dir)
+		defer e.direct(t, "rmi", "-f", "gh-labelled:1")
+		cid := e.ok(t, ownerA, "create", "--network", "none", "gh-labelled:1", "true")
+		defer e.direct(t, "rm", "-f", cid)
+		if out := strings.TrimSpace(e.direct(t, "inspect", "--format", `{{index .Config.Labels "dev.gatehouse.owner"}}`, cid).out); out != ownerA {
+			t.Errorf("owner of a container from a labelled image: %q", out)
+		}
+		if out := e.ok(t, ownerB, "ps", "-a", "-q", "--no-trunc"); strings.Contains(out, cid) {
+			t.Errorf("B sees it")
+		}
+	})
+
 	t.Run("Volumes", func(t *testing.T) {
 		e.ok(t, ownerA, "volume", "create", "gh-va")
 		defer e.direct(t, "volume", "rm", "-f", "gh-va", "gh-vnew")
@@ -255,7 +271,7 @@ func TestAuditCreateDetails(t *testing.T) {
 	e.ok(t, ownerA2, "ps")
 	e.refused(t, ownerA2, "no-privileged", "run", "--rm", "--privileged", "--network", "none", image, "true")
 	serials := map[string]bool{}
-	var create, denied bool
+	var create, denied, started bool
 	for _, r := range e.g.audit(t) {
 		if r.Identity != ownerA {
 			continue
@@ -276,12 +292,15 @@ func TestAuditCreateDetails(t *testing.T) {
 		if r.Endpoint == "/containers/create" && r.Decision == "deny" {
 			denied = r.Create != nil && r.Create.Privileged
 		}
-		if r.Endpoint == "/containers/"+r.Object+"/start" && r.Object == "" {
-			t.Errorf("start without the object it reached: %+v", r)
+		if strings.HasSuffix(r.Endpoint, "/start") && r.Decision == "allow" {
+			started = true
+			if len(r.Object) != 64 {
+				t.Errorf("start record without the full id it reached: %+v", r)
+			}
 		}
 	}
-	if len(serials) != 2 || !create || !denied {
-		t.Errorf("serials %v, create %v, denied create %v", serials, create, denied)
+	if len(serials) != 2 || !create || !denied || !started {
+		t.Errorf("serials %v, create %v, denied create %v, start %v", serials, create, denied, started)
 	}
 }
 

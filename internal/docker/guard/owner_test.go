@@ -1,0 +1,149 @@
+package guard
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
+)
+
+func TestSetOwnerLabel(t *testing.T) {
+	for _, tc := range []struct {
+		body, want, rule string
+	}{
+		{`{"Image":"bb"}`, `{"Image":"bb","Labels":{"dev.gatehouse.owner":"a"}}`, ""},
+		{``, `{"Labels":{"dev.gatehouse.owner":"a"}}`, ""},
+		{`{"Image":"bb","labels":{"x":"1"}}`, `{"Image":"bb","Labels":{"dev.gatehouse.owner":"a","x":"1"}}`, ""},
+		{`{"Labels":null,"N":1.50}`, `{"Labels":{"dev.gatehouse.owner":"a"},"N":1.50}`, ""},
+		{`{"Labels":{"dev.gatehouse.owner":"b"}}`, "", "owner-label"},
+		{`{"LABELS":{"Dev.Gatehouse.Owner":"b"}}`, "", "owner-label"},
+		{`{"Labelſ":{"dev.gatehouse.owner ":"b"}}`, "", "owner-label"},
+		{`{"Labels":{"a":"1"},"labels":{"b":"2"}}`, "", "strict-json"},
+		{`{"Labels":{"a":1}}`, "", "strict-json"},
+		{`{"Labels":{}} {"Labels":{"dev.gatehouse.owner":"b"}}`, "", "strict-json"},
+		{`[]`, "", "strict-json"},
+	} {
+		got, err := setOwnerLabel([]byte(tc.body), "a")
+		switch {
+		case tc.rule != "":
+			if err == nil || err.rule != tc.rule {
+				t.Errorf("%s: got %s, %v; want rule %s", tc.body, got, err, tc.rule)
+			}
+		case err != nil || string(got) != tc.want:
+			t.Errorf("%s: got %s, %v; want %s", tc.body, got, err, tc.want)
+		}
+	}
+	// Without an owner (an unscoped client) the body is only checked.
+	if got, err := setOwnerLabel([]byte(`{"labels":{"x":"1"}}`), ""); err != nil || string(got) != `{"labels":{"x":"1"}}` {
+		t.Errorf("unscoped: %s %v", got, err)
+	}
+}
+
+func TestAddLabelFilter(t *testing.T) {
+	const own = "dev.gatehouse.owner=a"
+	for _, tc := range []struct {
+		filters string
+		want    map[string]map[string]bool
+	}{
+		{"", map[string]map[string]bool{"label": {own: true}}},
+		{`{"name":{"web":true}}`, map[string]map[string]bool{"name": {"web": true}, "label": {own: true}}},
+		{`{"label":{"dev.gatehouse.owner=b":true}}`, map[string]map[string]bool{"label": {"dev.gatehouse.owner=b": true, own: true}}},
+		{`{"label":["x=1"],"status":["running"]}`, map[string]map[string]bool{"label": {"x=1": true, own: true}, "status": {"running": true}}},
+	} {
+		q := url.Values{"all": {"1"}}
+		if tc.filters != "" {
+			q.Set("filters", tc.filters)
+		}
+		out, err := addLabelFilter(q, own)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.filters, err)
+		}
+		var got map[string]map[string]bool
+		if err := json.Unmarshal([]byte(out.Get("filters")), &got); err != nil || !reflect.DeepEqual(got, tc.want) || out.Get("all") != "1" {
+			t.Errorf("%s: got %s (%v), want %v", tc.filters, out.Encode(), err, tc.want)
+		}
+	}
+	for _, bad := range []url.Values{{"filters": {"{"}}, {"filters": {"{}", "{}"}}, {"filters": {`{"label":"x"}`}}} {
+		if _, err := addLabelFilter(bad, own); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+func TestObjectRef(t *testing.T) {
+	for _, tc := range []struct {
+		method, path, kind, ref, suffix string
+	}{
+		{"GET", "/containers/abc/json", "container", "abc", "/json"},
+		{"DELETE", "/containers/web", "container", "web", ""},
+		{"GET", "/containers/abc/attach/ws", "container", "abc", "/attach/ws"},
+		{"POST", "/exec/0123/start", "exec", "0123", "/start"},
+		{"GET", "/networks/n1", "network", "n1", ""},
+		{"POST", "/networks/n1/connect", "network", "n1", "/connect"},
+		{"DELETE", "/volumes/v1", "volume", "v1", ""},
+		{"GET", "/containers/json", "", "", ""},
+		{"POST", "/containers/create", "", "", ""},
+		{"GET", "/volumes", "", "", ""},
+		{"GET", "/images/abc/json", "", "", ""},
+	} {
+		ep, err := api.Lookup(tc.method, tc.path)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		kind, ref, suffix, ok := objectRef(ep, tc.path)
+		if kind != tc.kind || ref != tc.ref || suffix != tc.suffix || ok != (tc.kind != "") {
+			t.Errorf("%s %s: %q %q %q %v", tc.method, tc.path, kind, ref, suffix, ok)
+		}
+	}
+}
+
+// An interim 100 Continue is not the status of the answer.
+func TestCountingWriterFinalStatus(t *testing.T) {
+	for _, tc := range []struct {
+		codes []int
+		want  int
+	}{
+		{[]int{100, 201}, 201},
+		{[]int{103, 100, 404}, 404},
+		{[]int{101}, 101},
+		{[]int{200, 500}, 200},
+	} {
+		cw := &countingWriter{ResponseWriter: httptest.NewRecorder()}
+		for _, c := range tc.codes {
+			cw.WriteHeader(c)
+		}
+		if cw.status != tc.want {
+			t.Errorf("%v: status %d, want %d", tc.codes, cw.status, tc.want)
+		}
+	}
+	cw := &countingWriter{ResponseWriter: httptest.NewRecorder()}
+	cw.WriteHeader(http.StatusContinue)
+	cw.Write([]byte("x"))
+	if cw.status != 200 {
+		t.Errorf("100 then a body: %d", cw.status)
+	}
+}
+
+func TestEndpointGroup(t *testing.T) {
+	for path, want := range map[string]string{
+		"/containers/{id}/json": "containers", "/exec/{id}/start": "exec", "/_ping": "system", "/commit": "images",
+		"/services/{id}": "swarm", "/volumes": "volumes", "/build": "build",
+	} {
+		if got := endpointGroup(api.Endpoint{Path: path}); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+	for _, e := range api.Endpoints() {
+		if g := endpointGroup(e); strings.ContainsAny(g, "/{}") {
+			t.Errorf("%s: group %q", e, g)
+		}
+	}
+	if ruleLabel("no-privileged") != "no-privileged" || ruleLabel("ci: GET /x") != "other" {
+		t.Error("ruleLabel")
+	}
+}
