@@ -285,8 +285,13 @@ type countingWriter struct {
 }
 
 func (c *countingWriter) WriteHeader(s int) {
-	// 1xx answers but 101 are interim ("100 Continue"): the final status
-	// comes after them.
+	if s == http.StatusContinue {
+		// dockerd's answer to a forwarded Expect: 100-continue; the client
+		// already got one from gatehouse's server when the body was read.
+		return
+	}
+	// Other 1xx answers but 101 are interim too: the final status comes
+	// after them.
 	if c.status == 0 && (s >= 200 || s == http.StatusSwitchingProtocols) {
 		c.status = s
 	}

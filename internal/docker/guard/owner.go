@@ -196,18 +196,28 @@ func (g *Guard) checkScope(c *call) *refusal {
 		if f := c.readBody(); f != nil {
 			return f
 		}
-		if e == "POST /containers/create" && c.owner != "" {
-			if f := g.checkCreateRefs(c); f != nil {
-				return f
-			}
-		}
 		body, err := setOwnerLabel(c.body, c.owner)
 		if err != nil {
 			return &refusal{status: http.StatusForbidden, rule: err.rule, reason: err.reason}
 		}
-		if c.owner != "" {
-			c.setBody(body)
+		if c.owner == "" {
+			return nil
 		}
+		switch e {
+		case "POST /containers/create":
+			if f := g.checkCreateRefs(c); f != nil {
+				return f
+			}
+		case "POST /volumes/create":
+			// dockerd answers a create of an existing name with that volume.
+			var v struct{ Name string }
+			if json.Unmarshal(c.body, &v) == nil {
+				if f := g.checkRef(c, "volume", v.Name, ""); f != nil {
+					return f
+				}
+			}
+		}
+		c.setBody(body)
 		return nil
 	}
 	if c.owner == "" {

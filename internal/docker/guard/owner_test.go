@@ -109,6 +109,7 @@ func TestCountingWriterFinalStatus(t *testing.T) {
 		want  int
 	}{
 		{[]int{100, 201}, 201},
+		{[]int{103, 201}, 201},
 		{[]int{103, 100, 404}, 404},
 		{[]int{101}, 101},
 		{[]int{200, 500}, 200},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testpki"
 )
@@ -120,6 +121,12 @@ func TestOwnerScope(t *testing.T) {
 			}
 		}
 		e.refused(t, ownerA, "owner-scope", "system", "df")
+		// Events too: B sees the start of its own container, not A's.
+		since, until := itoa(time.Now().Add(-time.Minute).Unix()), itoa(time.Now().Unix()+1)
+		out := e.ok(t, ownerB, "events", "--since", since, "--until", until, "--format", "{{.Actor.ID}}")
+		if !strings.Contains(out, cidB) || strings.Contains(out, cidA) || strings.Contains(out, cidU) {
+			t.Errorf("B's events:\n%s", out)
+		}
 	})
 
 	t.Run("OthersContainers", func(t *testing.T) {
@@ -230,6 +237,7 @@ func TestOwnerScope(t *testing.T) {
 		}
 		e.fails(t, ownerB, "no such volume", "volume", "inspect", "gh-va")
 		e.fails(t, ownerB, "no such volume", "volume", "rm", "gh-va")
+		e.refused(t, ownerB, "owner-scope", "volume", "create", "gh-va")
 		e.refused(t, ownerB, "owner-scope", "run", "--rm", "--network", "none", "-v", "gh-va:/d", image, "true")
 		e.refused(t, ownerB, "owner-scope", "run", "--rm", "--network", "none", "--mount", "source=gh-va,target=/d", image, "true")
 		// A volume a container of A's makes is A's.
