@@ -153,7 +153,11 @@ func (g *Guard) checkObject(c *call) *refusal {
 	case err != nil && clientError(err):
 		return nil // dockerd answers for it
 	case err != nil:
-		return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot look up %s %q: %v", kind, clip(ref, 80), err)}
+		rule := "owner-scope"
+		if c.owner == "" {
+			rule = "no-privileged" // an exec start that could not be checked
+		}
+		return &refusal{status: http.StatusBadGateway, rule: rule, reason: fmt.Sprintf("cannot look up %s %q: %v", kind, clip(ref, 80), err)}
 	case !found && c.owner == "":
 		return nil
 	case !found:
