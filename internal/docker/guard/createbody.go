@@ -35,7 +35,7 @@ type hostConfig struct {
 	Links        []string
 	NetworkMode  string
 	Privileged   bool
-	CapAdd       []string
+	CapAdd       strSlice
 	PidMode      string
 	IpcMode      string
 	UTSMode      string
@@ -47,6 +47,18 @@ type hostConfig struct {
 		Type   string
 		Config map[string]string
 	}
+}
+
+// strSlice is dockerd's strslice.StrSlice: a list of strings, or one string.
+type strSlice []string
+
+func (s *strSlice) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = strSlice{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(s))
 }
 
 // host returns the HostConfig dockerd applies.
@@ -123,7 +135,7 @@ func auditCreate(body []byte) *audit.DockerCreate {
 		Networks:    clipAll(b.networks()),
 		LogDriver:   clip(hc.LogConfig.Type, 64),
 		Privileged:  hc.Privileged,
-		CapAdd:      clipAll(hc.CapAdd),
+		CapAdd:      clipAll([]string(hc.CapAdd)),
 		SecurityOpt: clipAll(hc.SecurityOpt),
 	}
 	for _, m := range hc.Mounts {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
 )
 
@@ -146,5 +147,25 @@ func TestEndpointGroup(t *testing.T) {
 	}
 	if ruleLabel("no-privileged") != "no-privileged" || ruleLabel("ci: GET /x") != "other" {
 		t.Error("ruleLabel")
+	}
+}
+
+func TestAuditCreate(t *testing.T) {
+	a := auditCreate([]byte(`{"Image":"bb","User":"0","HostConfig":{"Privileged":true,"CapAdd":"SYS_ADMIN","Binds":["/:/h:ro"],` +
+		`"Mounts":[{"Type":"volume","Source":"v","Target":"/v","ReadOnly":true}],"NetworkMode":"host","PidMode":"host",` +
+		`"LogConfig":{"Type":"syslog","Config":{"syslog-address":"tcp://127.0.0.1:1"}},"Devices":[{"PathOnHost":"/dev/sda"}]},` +
+		`"NetworkingConfig":{"EndpointsConfig":{"n1":{}}}}`))
+	want := &audit.DockerCreate{Image: "bb", User: "0", Privileged: true, CapAdd: []string{"SYS_ADMIN"}, Binds: []string{"/:/h:ro"},
+		Mounts: []string{"volume:v:/v:ro"}, NetworkMode: "host", Networks: []string{"n1"}, Namespaces: []string{"pid=host"},
+		LogDriver: "syslog", LogOptions: []string{"syslog-address=tcp://127.0.0.1:1"}, Devices: []string{"/dev/sda"}}
+	if !reflect.DeepEqual(a, want) {
+		t.Errorf("got  %+v\nwant %+v", a, want)
+	}
+	// The top-level HostConfig fields dockerd 20.10 still reads.
+	if a := auditCreate([]byte(`{"Image":"bb","Binds":["/:/h"],"Privileged":true}`)); !a.Privileged || len(a.Binds) != 1 {
+		t.Errorf("legacy fields: %+v", a)
+	}
+	if a := auditCreate([]byte(`{"HostConfig":{"Binds":"x"}}`)); a.Unparsed == "" {
+		t.Errorf("bad body: %+v", a)
 	}
 }

@@ -153,6 +153,13 @@ func TestOwnerScope(t *testing.T) {
 		if code != 404 || code2 != 404 || strings.ReplaceAll(none, "gh-nope-a", "gh-own-a") != other {
 			t.Errorf("B's view of A's container: %d %q; of nothing: %d %q", code, other, code2, none)
 		}
+		// Other spellings of the same path reach the same check.
+		for _, p := range []string{"/v1.41/%63ontainers/gh-own-a/json", "/containers/gh-own-a/json", "/v1.41/containers/%67h-own-a/json",
+			"/v1.41/containers/" + cidA[:6] + "/json", "/v1.41/containers/" + cidA + "/logs?stdout=1"} {
+			if code, resp := e.rawRequest(t, ownerB, "GET "+p+" HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"); code != 404 || !strings.Contains(resp, "No such container") {
+				t.Errorf("B: GET %s: %d %s", p, code, resp)
+			}
+		}
 		// Its owner, by either of its certificates, can.
 		if out := e.ok(t, ownerA, "exec", "gh-own-a", "echo", "mine"); out != "mine" {
 			t.Errorf("A exec: %q", out)
