@@ -169,3 +169,29 @@ func TestAuditCreate(t *testing.T) {
 		t.Errorf("bad body: %+v", a)
 	}
 }
+
+// Whatever body comes in, dockerd reads the owner label gatehouse set on
+// what goes out, and no other value of it.
+func FuzzSetOwnerLabel(f *testing.F) {
+	for _, s := range []string{`{"Image":"bb"}`, `{"labels":{"x":"1"}}`, `{"Labelſ":{}}`, `{"Labels":null}`, `{"LABELS":{"dev.gatehouse.owner":"b"}}`, ``, `{"Labels":{"a":"1"},"Labels":{"dev.gatehouse.owner":"b"}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, err := setOwnerLabel(body, "a")
+		if err != nil {
+			return
+		}
+		var got struct{ Labels map[string]string }
+		if e := json.Unmarshal(out, &got); e != nil {
+			t.Fatalf("%q became %q, which does not decode: %v", body, out, e)
+		}
+		if got.Labels[OwnerLabel] != "a" {
+			t.Fatalf("%q became %q: owner %q", body, out, got.Labels[OwnerLabel])
+		}
+		for k := range got.Labels {
+			if k != OwnerLabel && strings.EqualFold(strings.TrimSpace(k), OwnerLabel) {
+				t.Fatalf("%q became %q: label %q", body, out, k)
+			}
+		}
+	})
+}
