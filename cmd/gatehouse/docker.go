@@ -277,6 +277,10 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 		}
 		profiles[name] = prof
 	}
+	// owner_scoped belongs to a [profiles] entry; presets are not scoped.
+	for name, p := range cfg.Profiles {
+		profiles[name].OwnerScoped = p.OwnerScoped
+	}
 	var out []guard.Client
 	for i, c := range cfg.Clients {
 		prof, ok := profiles[c.Profile]
@@ -287,9 +291,7 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 			return nil, &config.Error{Key: fmt.Sprintf("clients[%d].profile", i),
 				Err: fmt.Errorf("%q is neither a [profiles] entry nor a preset (%s)", c.Profile, strings.Join(rules.PresetNames(), ", "))}
 		}
-		// owner_scoped belongs to a [profiles] entry; presets are not scoped.
-		scoped := cfg.Profiles[c.Profile].OwnerScoped
-		out = append(out, guard.Client{Cert: c.Cert, UID: c.UID, GID: c.GID, Profile: prof, OwnerScoped: scoped})
+		out = append(out, guard.Client{Cert: c.Cert, UID: c.UID, GID: c.GID, Profile: prof})
 	}
 	return out, nil
 }

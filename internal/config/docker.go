@@ -37,13 +37,14 @@ type Docker struct {
 
 // A DockerProfile is a named set of allow rules ([profiles.NAME]).
 type DockerProfile struct {
-	Presets      []string `toml:"presets"`      // read-only, ci, full
-	Allow        []string `toml:"allow"`        // "METHOD /endpoint/template"
-	Unrestricted bool     `toml:"unrestricted"` // skip body rules: root on the host
 	// OwnerScoped confines the profile's clients to the containers,
 	// networks, volumes and execs they created (an owner label set by
 	// gatehouse).
 	OwnerScoped bool `toml:"owner_scoped"`
+
+	Presets      []string `toml:"presets"`      // read-only, ci, full
+	Allow        []string `toml:"allow"`        // "METHOD /endpoint/template"
+	Unrestricted bool     `toml:"unrestricted"` // skip body rules: root on the host
 }
 
 // A DockerClient maps one identity to a profile ([[clients]]).

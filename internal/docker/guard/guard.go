@@ -35,11 +35,12 @@ type Options struct {
 
 // A Guard is an http.Handler that stands in front of dockerd.
 type Guard struct {
-	rules   atomic.Pointer[ruleSet]
-	audit   audit.Sink
-	log     *slog.Logger
-	proxy   http.Handler
-	daemon  *http.Client // gatehouse's own questions to dockerd
+	rules  atomic.Pointer[ruleSet]
+	audit  audit.Sink
+	log    *slog.Logger
+	proxy  http.Handler
+	daemon *http.Client // gatehouse's own questions to dockerd
+
 	metrics Observer
 }
 
@@ -58,8 +59,9 @@ func New(o Options) (*Guard, error) {
 		o.Inspector = inspect.New(nil, 0)
 	}
 	t := daemonTransport(o.Socket)
-	g := &Guard{audit: o.Audit, log: o.Logger, metrics: o.Metrics,
+	g := &Guard{audit: o.Audit, log: o.Logger,
 		proxy: newProxy(t, o.Logger), daemon: &http.Client{Transport: t, Timeout: 30 * time.Second}}
+	g.metrics = o.Metrics
 	if err := g.Update(o.Clients, o.Inspector); err != nil {
 		return nil, err
 	}
@@ -92,100 +94,82 @@ func (g *Guard) Update(clients []Client, in *inspect.Inspector) error {
 
 // A refusal is a request gatehouse does not forward.
 type refusal struct {
-	status  int
-	rule    string
-	reason  string
-	message string // the error the client gets instead of gatehouse's own (dockerd's "No such container")
+	status int
+	rule   string
+	reason string
 }
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := audit.Record{Time: start.UTC(), Service: "docker", Method: clip(r.Method, 16), Endpoint: clip(r.URL.EscapedPath(), 512)}
+	rec := audit.Record{Time: time.Now().UTC(), Service: "docker", Method: clip(r.Method, 16), Endpoint: clip(r.URL.EscapedPath(), 512)}
 	rs := g.rules.Load()
-	id, from, client := rs.identify(r)
+	id, from, prof := rs.identify(r)
 	rec.Identity, rec.AuthMethod, rec.Groups, rec.Client = id.Name, id.Method, id.Groups, from
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		cert := r.TLS.PeerCertificates[0]
-		rec.CertSubject, rec.CertSerial = clip(cert.Subject.String(), 512), cert.SerialNumber.Text(16)
-	}
-	profile, group := "none", "unknown"
-	defer func() { g.observe(profile, group, rec, time.Since(start)) }()
+	certInfo(&rec, r)
+	var ep api.Endpoint
+	defer func() { g.observe(prof, ep, rec, time.Since(start)) }()
 
 	refuse := func(f refusal) {
 		rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", f.rule, f.reason, f.status
 		g.write(rec)
-		msg := f.message
-		if msg == "" {
-			msg = fmt.Sprintf("gatehouse refused %s %s for %s: %s (rule %s)", rec.Method, rec.Endpoint, id.Name, f.reason, f.rule)
+		if f.asDaemon() {
+			writeError(w, f.status, f.reason) // dockerd's own words: see notFound
+			return
 		}
-		writeError(w, f.status, msg)
+		writeError(w, f.status, fmt.Sprintf("gatehouse refused %s %s for %s: %s (rule %s)", rec.Method, rec.Endpoint, id.Name, f.reason, f.rule))
 	}
-	if client == nil {
-		refuse(refusal{status: http.StatusForbidden, rule: "unknown-client", reason: "no profile is configured for this client, so nothing is allowed"})
+	if prof == nil {
+		refuse(refusal{http.StatusForbidden, "unknown-client", "no profile is configured for this client, so nothing is allowed"})
 		return
 	}
-	prof := client.Profile
-	profile = prof.Name
 	p, err := api.Normalise(r.URL.Path)
 	if err != nil {
-		refuse(refusal{status: http.StatusForbidden, rule: "path-normalisation", reason: err.Error()})
+		refuse(refusal{http.StatusForbidden, "path-normalisation", err.Error()})
 		return
 	}
 	rec.Endpoint = p.Path
 	if p.TooOld() {
-		refuse(refusal{status: http.StatusForbidden, rule: "api-version", reason: fmt.Sprintf("API version %s is older than %s, whose bodies mean other things", p.Version, api.MinVersion)})
+		refuse(refusal{http.StatusForbidden, "api-version", fmt.Sprintf("API version %s is older than %s, whose bodies mean other things", p.Version, api.MinVersion)})
 		return
 	}
-	ep, err := api.Lookup(r.Method, p.Path)
+	ep, err = api.Lookup(r.Method, p.Path)
 	if err != nil {
-		refuse(refusal{status: http.StatusForbidden, rule: "unknown-endpoint", reason: err.Error()})
+		refuse(refusal{http.StatusForbidden, "unknown-endpoint", err.Error()})
 		return
 	}
-	group = endpointGroup(ep)
 	rule, ok := prof.Allow(ep)
 	if !ok {
-		refuse(refusal{status: http.StatusForbidden, rule: "default-deny", reason: fmt.Sprintf("profile %q has no rule that allows %s", prof.Name, ep)})
+		refuse(refusal{http.StatusForbidden, "default-deny", fmt.Sprintf("profile %q has no rule that allows %s", prof.Name, ep)})
 		return
 	}
 	rec.Rule = prof.Name + ": " + rule.String()
-	c := &call{r: r, ep: ep, path: &p, unrestricted: prof.Unrestricted, maxBody: rs.inspect.MaxBody()}
-	if client.OwnerScoped {
-		c.owner = id.Name
-		rec.Owner = id.Name
+	// The owner scope and exec checks (owner.go) around the body rules.
+	r, c := newCall(r, ep, &p, prof, id, rs.inspect.MaxBody())
+	f := c.readFirst()
+	if f == nil {
+		f = g.checkRequest(r, ep, prof.Unrestricted, rs.inspect)
 	}
-	f := g.checkRequest(c, rs.inspect)
 	if f == nil {
 		f = g.checkObject(c)
 	}
 	if f == nil {
 		f = g.checkScope(c)
 	}
-	rec.Object = c.object
-	switch ep.String() {
-	case "POST /containers/create":
-		if c.body != nil {
-			rec.Create = auditCreate(c.body)
-		}
-	case "POST /containers/{id}/exec":
-		if c.body != nil {
-			rec.Create = auditExec(c.body)
-		}
-	}
+	c.describe(&rec)
 	if f != nil {
 		refuse(*f)
 		return
 	}
 
-	// Forward exactly the path that was matched (or the full id it was
-	// resolved to): decoded once and re-encoded by net/http, so dockerd
-	// routes it to the same endpoint.
+	// Forward exactly the path that was matched: decoded once and
+	// re-encoded by net/http, so dockerd routes it to the same endpoint.
 	out := r.Clone(r.Context())
 	out.URL.Path, out.URL.RawPath = p.Full(), ""
 	st := &state{streams: g.metrics}
+	defer st.done()
 	out = out.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	cw := &countingWriter{ResponseWriter: w}
 	g.proxy.ServeHTTP(cw, out)
-	st.done()
 
 	rec.Decision, rec.Bytes = "allow", cw.n
 	switch {
@@ -200,66 +184,44 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkRequest applies what holds for every allowed request, then the body
-// rules unless the profile is unrestricted. It reads the body of the calls
-// the rules or the audit record need (create and exec create are read for
-// every profile, to say in the audit record what they asked for).
-func (g *Guard) checkRequest(c *call, in *inspect.Inspector) *refusal {
-	r := c.r
+// rules unless the profile is unrestricted.
+func (g *Guard) checkRequest(r *http.Request, ep api.Endpoint, unrestricted bool, in *inspect.Inspector) *refusal {
 	// dockerd reads parameters with ParseForm, which also takes them from a
 	// form body; the docker CLI never sends one.
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" {
-			return &refusal{status: http.StatusForbidden, rule: "no-form-body", reason: "form-encoded bodies and unparsable content types are not accepted"}
+			return &refusal{http.StatusForbidden, "no-form-body", "form-encoded bodies and unparsable content types are not accepted"}
 		}
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return &refusal{status: http.StatusForbidden, rule: "strict-query", reason: "query string does not parse"}
+		return &refusal{http.StatusForbidden, "strict-query", "query string does not parse"}
 	}
-	c.query = q
-	e := c.ep.String()
-	if (!c.unrestricted && in.ReadsBody(c.ep)) || e == "POST /containers/create" || e == "POST /containers/{id}/exec" {
-		if f := c.readBody(); f != nil {
-			return f
-		}
-	}
-	if c.unrestricted {
+	if unrestricted {
 		return nil
 	}
-	if e == "POST /containers/create" {
-		if f := checkVolumeCount(c.body); f != nil {
-			return f
+	var body []byte
+	if in.ReadsBody(ep) {
+		max := in.MaxBody()
+		body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			return &refusal{http.StatusBadRequest, "body-limit", "cannot read the request body"}
 		}
+		if int64(len(body)) > max {
+			return &refusal{http.StatusRequestEntityTooLarge, "body-limit", fmt.Sprintf("request body is larger than %d bytes", max)}
+		}
+		// Forwarded unchanged, now with a known length.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
+		r.Header.Del("Transfer-Encoding")
 	}
-	ctx := context.WithValue(r.Context(), volumeCacheKey{}, &volumeCache{})
-	if v := in.Check(ctx, c.ep, q, c.body); v != nil {
-		return &refusal{status: http.StatusForbidden, rule: v.Rule, reason: v.Reason}
+	if v := in.Check(r.Context(), ep, q, body); v != nil {
+		return &refusal{http.StatusForbidden, v.Rule, v.Reason}
 	}
 	return nil
 }
-
-// readLimited reads a request body of at most max bytes and puts it back,
-// now with a known length, to be forwarded unchanged.
-func readLimited(r *http.Request, max int64) ([]byte, *refusal) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return nil, &refusal{status: http.StatusBadRequest, rule: "body-limit", reason: "cannot read the request body"}
-	}
-	if int64(len(body)) > max {
-		return nil, &refusal{status: http.StatusRequestEntityTooLarge, rule: "body-limit", reason: fmt.Sprintf("request body is larger than %d bytes", max)}
-	}
-	if body == nil {
-		body = []byte{}
-	}
-	r.Body = nopCloser(body)
-	r.ContentLength = int64(len(body))
-	r.TransferEncoding = nil
-	r.Header.Del("Transfer-Encoding")
-	return body, nil
-}
-
-func nopCloser(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
 
 func (g *Guard) write(rec audit.Record) {
 	if err := g.audit.Write(rec); err != nil {

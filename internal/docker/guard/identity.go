@@ -20,9 +20,6 @@ type Client struct {
 	// kernel reports (SO_PEERCRED: the peer's uid and primary gid).
 	UID, GID *int
 	Profile  *rules.Profile
-	// OwnerScoped confines the client to the containers, networks, volumes
-	// and execs it created itself (see owner.go).
-	OwnerScoped bool
 }
 
 type peerKey struct{}
@@ -44,16 +41,16 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, peerKey{}, &p)
 }
 
-// identify returns who made r and that client's entry; the entry is nil for
-// a client no entry names, who may do nothing.
-func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *Client) {
+// identify returns who made r and that client's profile; the profile is nil
+// for a client no entry names, who may do nothing.
+func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *rules.Profile) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
 		cert := r.TLS.PeerCertificates[0]
 		names := auth.CertNames(cert)
-		for i, c := range rs.clients {
+		for _, c := range rs.clients {
 			for _, n := range names {
 				if c.Cert != "" && c.Cert == n {
-					return &auth.Identity{Name: n, Method: "mtls"}, r.RemoteAddr, &rs.clients[i]
+					return &auth.Identity{Name: n, Method: "mtls"}, r.RemoteAddr, c.Profile
 				}
 			}
 		}
@@ -66,14 +63,14 @@ func (rs *ruleSet) identify(r *http.Request) (*auth.Identity, string, *Client) {
 	if p, ok := r.Context().Value(peerKey{}).(*peer); ok && p.err == nil {
 		from := fmt.Sprintf("pid %d", p.pid)
 		uid := &auth.Identity{Name: fmt.Sprintf("uid:%d", p.uid), Method: "peercred", Groups: []string{fmt.Sprintf("gid:%d", p.gid)}}
-		for i, c := range rs.clients {
+		for _, c := range rs.clients {
 			if c.UID != nil && *c.UID == p.uid {
-				return uid, from, &rs.clients[i]
+				return uid, from, c.Profile
 			}
 		}
-		for i, c := range rs.clients {
+		for _, c := range rs.clients {
 			if c.GID != nil && *c.GID == p.gid {
-				return &auth.Identity{Name: fmt.Sprintf("gid:%d", p.gid), Method: "peercred", Groups: uid.Groups}, from, &rs.clients[i]
+				return &auth.Identity{Name: fmt.Sprintf("gid:%d", p.gid), Method: "peercred", Groups: uid.Groups}, from, c.Profile
 			}
 		}
 		return uid, from, nil

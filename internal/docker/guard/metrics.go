@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
 )
 
 // An Observer counts what the guard does (internal/metrics.Docker is one).
@@ -35,15 +36,24 @@ func endpointGroup(e api.Endpoint) string {
 	return "other"
 }
 
-// observe counts one request once its audit record is complete.
-func (g *Guard) observe(profile, group string, rec audit.Record, d time.Duration) {
+// observe counts one request once its audit record is complete; prof is
+// nil for an unknown client, ep zero before the endpoint is known.
+func (g *Guard) observe(prof *rules.Profile, ep api.Endpoint, rec audit.Record, d time.Duration) {
 	if g.metrics == nil {
 		return
 	}
+	profile, group := "none", "unknown"
+	if prof != nil {
+		profile = prof.Name
+	}
+	if ep.Path != "" {
+		group = endpointGroup(ep)
+	}
 	reason := "allowed"
-	if rec.Decision == "deny" {
+	switch rec.Decision {
+	case "deny":
 		reason = ruleLabel(rec.Rule)
-	} else if rec.Decision == "error" {
+	case "error":
 		reason = "daemon-unreachable"
 	}
 	decision := rec.Decision

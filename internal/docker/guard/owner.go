@@ -17,20 +17,6 @@ import (
 // Only gatehouse sets it: a client that sends it is refused.
 const OwnerLabel = "dev.gatehouse.owner"
 
-// A call is one allowed request on its way to dockerd, as the object and
-// owner checks see it and may change it.
-type call struct {
-	r            *http.Request
-	ep           api.Endpoint
-	path         *api.Path // the path to forward; a resolved id replaces the client's reference
-	query        url.Values
-	owner        string // the client's name, for an owner-scoped client; "" otherwise
-	unrestricted bool
-	maxBody      int64
-	body         []byte // the request body when it was read
-	object       string // what a per-object reference resolved to, for the audit record
-}
-
 // An object is what dockerd resolved a client's reference (a name, an id
 // or a unique id prefix) to.
 type object struct {
@@ -119,15 +105,21 @@ func (g *Guard) resolve(ctx context.Context, kind, ref string) (*object, bool, e
 // notFound is dockerd's own answer for an object that does not exist. An
 // owner-scoped client gets it for objects of others too, so that it cannot
 // tell them from objects that are not there.
-func notFound(kind, ref, why string) *refusal {
+// The audit record says which object a refused reference was resolved
+// to, if any (call.object).
+func notFound(kind, ref string) *refusal {
 	msg := map[string]string{
 		"container": "No such container: %s",
 		"network":   "network %s not found",
 		"volume":    "get %s: no such volume",
 		"exec":      "No such exec instance: %s",
 	}[kind]
-	return &refusal{status: http.StatusNotFound, rule: "owner-scope", reason: why, message: fmt.Sprintf(msg, ref)}
+	return &refusal{status: http.StatusNotFound, rule: "owner-scope", reason: fmt.Sprintf(msg, ref)}
 }
+
+// asDaemon reports whether f is answered in dockerd's words (notFound)
+// rather than as a gatehouse refusal.
+func (f refusal) asDaemon() bool { return f.rule == "owner-scope" && f.status == http.StatusNotFound }
 
 // checkObject applies the owner scope and the exec rules to a request on
 // one object. An exec start is judged by the exec's own settings, since the
@@ -149,7 +141,7 @@ func (g *Guard) checkObject(c *call) *refusal {
 	case err != nil && clientError(err) && c.owner != "":
 		// An id prefix that two containers share, say: saying so would
 		// tell the client that another's exists.
-		return notFound(kind, ref, fmt.Sprintf("looking up %s: %v", kind, err))
+		return notFound(kind, ref)
 	case err != nil && clientError(err):
 		return nil // dockerd answers for it
 	case err != nil:
@@ -161,15 +153,15 @@ func (g *Guard) checkObject(c *call) *refusal {
 	case !found && c.owner == "":
 		return nil
 	case !found:
-		return notFound(kind, ref, "no such "+kind)
+		return notFound(kind, ref)
 	}
+	c.object = o.id
 	if c.owner != "" && o.owner != c.owner {
-		return notFound(kind, ref, fmt.Sprintf("%s %s is not the client's (owner %q)", kind, o.id, o.owner))
+		return notFound(kind, ref)
 	}
 	if execStart && !c.unrestricted && o.privileged {
 		return &refusal{status: http.StatusForbidden, rule: "no-privileged", reason: fmt.Sprintf("exec %s was created with Privileged; starting it is not allowed", o.id)}
 	}
-	c.object = o.id
 	if c.owner != "" {
 		prefix := c.path.Path[:len(c.path.Path)-len(ref)-len(suffix)]
 		c.path.Path = prefix + o.id + suffix
@@ -229,16 +221,15 @@ func (g *Guard) checkScope(c *call) *refusal {
 	}
 	switch {
 	case listEndpoints[e]:
-		q, err := addLabelFilter(c.query, OwnerLabel+"="+c.owner)
+		q, err := addLabelFilter(c.r.URL.Query(), OwnerLabel+"="+c.owner)
 		if err != nil {
 			return &refusal{status: http.StatusBadRequest, rule: "strict-query", reason: err.Error()}
 		}
-		c.query = q
 		c.r.URL.RawQuery = q.Encode()
 	case e == "GET /system/df":
 		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: "disk usage lists the containers and volumes of every client"}
 	case e == "POST /commit":
-		return g.checkRef(c, "container", c.query.Get("container"), "")
+		return g.checkRef(c, "container", c.r.URL.Query().Get("container"), "")
 	case e == "POST /networks/{id}/connect" || e == "POST /networks/{id}/disconnect":
 		if f := c.readBody(); f != nil {
 			return f
@@ -312,28 +303,6 @@ func (g *Guard) checkCreateRefs(c *call) *refusal {
 		}
 	}
 	return nil
-}
-
-// readBody reads the request body, up to the body limit, once.
-func (c *call) readBody() *refusal {
-	if c.body != nil {
-		return nil
-	}
-	b, f := readLimited(c.r, c.maxBody)
-	if f != nil {
-		return f
-	}
-	c.body = b
-	return nil
-}
-
-// setBody replaces the body forwarded to dockerd.
-func (c *call) setBody(b []byte) {
-	c.body = b
-	c.r.Body = nopCloser(b)
-	c.r.ContentLength = int64(len(b))
-	c.r.TransferEncoding = nil
-	c.r.Header.Del("Transfer-Encoding")
 }
 
 type labelError struct{ rule, reason string }
