@@ -244,17 +244,23 @@ func (g *Guard) checkScope(c *call) *refusal {
 }
 
 // checkRef refuses a reference, in a body or query, to an object of
-// another client. A reference to nothing passes: dockerd answers for it.
+// another client, or one dockerd cannot resolve to one object. A reference
+// to nothing passes: dockerd answers for it.
 // This tells a client that the name exists; per-object paths do not.
 func (g *Guard) checkRef(c *call, kind, ref, what string) *refusal {
 	if ref == "" {
 		return nil
 	}
 	o, found, err := g.resolve(c.r.Context(), kind, ref)
-	if err != nil && !clientError(err) {
+	switch {
+	case err != nil && clientError(err):
+		// An id prefix that objects of two clients share: passed on, it
+		// would reach the other's once the client removed its own.
+		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: fmt.Sprintf("%s%s %q does not name one object (%v)", what, kind, clip(ref, 80), err)}
+	case err != nil:
 		return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot look up %s %q: %v", kind, clip(ref, 80), err)}
 	}
-	if err == nil && found && o.owner != c.owner {
+	if found && o.owner != c.owner {
 		// A 403, not dockerd's 404: the docker CLI takes a 404 on create
 		// for a missing image and tries to pull it.
 		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: fmt.Sprintf("%s%s %q is not one of the client's", what, kind, clip(ref, 80))}

@@ -2,15 +2,20 @@ package guard
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/api"
+	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
 )
 
 func TestSetOwnerLabel(t *testing.T) {
@@ -194,4 +199,51 @@ func FuzzSetOwnerLabel(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An id prefix that dockerd finds ambiguous (400) is answered as missing
+// on a per-object path, and refused in a body, for a scoped client: passed
+// on, it would reach another client's object once the client removed its
+// own. dockerd's ids are random, so a fake daemon answers 400 here.
+func TestAmbiguousReference(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forwarded := 0
+	daemon := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" && (strings.HasPrefix(r.URL.Path, "/containers/ab") || strings.HasPrefix(r.URL.Path, "/networks/ab")) {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"message":"multiple IDs found with provided prefix: ab"}`)
+			return
+		}
+		forwarded++
+		w.WriteHeader(http.StatusCreated)
+	})}
+	go daemon.Serve(ln)
+	t.Cleanup(func() { daemon.Close() })
+	uid := os.Getuid()
+	prof, _ := rules.Compile("team", []string{"ci"}, []string{"POST /networks/{id}/connect"}, false)
+	prof.OwnerScoped = true
+	g, err := New(Options{Socket: sock, Audit: &recorder{}, Clients: []Client{{UID: &uid, Profile: prof}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveUnix(t, g)
+	if code, msg := do(t, c, "GET", "/v1.41/containers/ab/json"); code != 404 || msg != "No such container: ab" {
+		t.Errorf("per-object: %d %q", code, msg)
+	}
+	body := `{"Image":"bb","HostConfig":{"NetworkMode":"ab"}}`
+	req, _ := http.NewRequest("POST", "http://docker/v1.41/containers/create", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "(rule owner-scope)") || forwarded != 0 {
+		t.Errorf("create on an ambiguous network: %d %s (%d forwarded)", resp.StatusCode, b, forwarded)
+	}
 }
