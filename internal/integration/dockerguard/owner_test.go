@@ -327,11 +327,11 @@ func TestVolumeLookupCap(t *testing.T) {
 	for i := 0; i <= 100; i++ {
 		args = append(args, "-v", "gh-many-"+strconv.Itoa(i)+":/v"+strconv.Itoa(i))
 	}
-	defer func() {
-		for i := 0; i <= 100; i++ {
-			e.direct(t, "volume", "rm", "-f", "gh-many-"+strconv.Itoa(i))
-		}
-	}()
+	rm := []string{"volume", "rm", "-f"}
+	for i := 0; i <= 100; i++ {
+		rm = append(rm, "gh-many-"+strconv.Itoa(i))
+	}
+	defer e.direct(t, rm...)
 	e.refused(t, ciClient, "volume-limit", append(args, image, "true")...)
 	if out := e.direct(t, "volume", "ls", "-q", "--filter", "name=gh-many-").out; out != "" {
 		t.Errorf("volumes made: %q", out)
