@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/docker/inspect"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/listen"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 )
 
 func init() {
@@ -96,12 +97,29 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	defer closeSink()
 
+	// Metrics have their own plain-HTTP listener, as serve's do; nil
+	// metrics count nothing.
+	mln, err := listenMetricsAt(string(cfg.MetricsListen))
+	if err != nil {
+		log.Error("cannot listen", "metrics_listen", string(cfg.MetricsListen), "err", err)
+		return 1
+	}
+	var observer guard.Observer
+	if mln != nil {
+		m := metrics.NewDocker(buildVersion())
+		observer = m
+		stop := serveMetricsHandler(ctx, mln, m.Handler(), log)
+		defer stop()
+		log.Info("gatehouse docker metrics", metricsAttr(mln))
+	}
+
 	g, err := guard.New(guard.Options{
 		Socket:    string(cfg.Socket),
 		Clients:   clients,
 		Inspector: inspector,
 		Audit:     sink,
 		Logger:    log,
+		Metrics:   observer,
 	})
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -259,6 +277,10 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 		}
 		prof.Registries, prof.LogDrivers = p.Registries, p.LogDrivers
 		profiles[name] = prof
+	}
+	// owner_scoped belongs to a [profiles] entry; presets are not scoped.
+	for name, p := range cfg.Profiles {
+		profiles[name].OwnerScoped = p.OwnerScoped
 	}
 	var out []guard.Client
 	for i, c := range cfg.Clients {

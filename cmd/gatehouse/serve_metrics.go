@@ -42,10 +42,14 @@ func requestObserver(m *metrics.Metrics) func(*reqlog.Entry) {
 
 // listenMetrics opens the metrics listener, if one is configured.
 func listenMetrics(cfg *config.Serve) (net.Listener, error) {
-	if cfg.MetricsListen == "" {
+	return listenMetricsAt(string(cfg.MetricsListen))
+}
+
+func listenMetricsAt(addr string) (net.Listener, error) {
+	if addr == "" {
 		return nil, nil
 	}
-	return net.Listen("tcp", string(cfg.MetricsListen))
+	return net.Listen("tcp", addr)
 }
 
 // metricsAttr says where metrics are served, for the start line; an empty
@@ -65,11 +69,17 @@ func serveMetrics(ctx context.Context, ln net.Listener, m *metrics.Metrics, log 
 	if ln == nil {
 		return func() {}
 	}
+	return serveMetricsHandler(ctx, ln, m.Handler(), log)
+}
+
+// serveMetricsHandler serves h as /metrics on ln; gatehouse docker uses it
+// for its own metrics.
+func serveMetricsHandler(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) {
 	if !auth.IsLoopbackListen(ln.Addr().String()) {
 		log.Warn("the metrics listener has no authentication: keep it on loopback or a monitoring network", "metrics_listen", ln.Addr().String())
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", h)
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -33,6 +33,13 @@ type Record struct {
 	// Docker API requests.
 	Method   string `json:"method,omitempty"`
 	Endpoint string `json:"endpoint,omitempty"` // normalised path
+	// The client certificate's subject and serial (hex): two certificates
+	// that map to the same client name are told apart.
+	CertSubject string        `json:"cert_subject,omitempty"`
+	CertSerial  string        `json:"cert_serial,omitempty"`
+	Owner       string        `json:"owner,omitempty"`  // owner label set on what an owner-scoped client creates
+	Object      string        `json:"object,omitempty"` // full id (or volume name) a per-object request was resolved to
+	Create      *DockerCreate `json:"create,omitempty"` // what a container or exec create asked for
 
 	Decision string `json:"decision"` // allow, deny, would-deny, error
 	Reason   string `json:"reason,omitempty"`
@@ -48,4 +55,24 @@ type Record struct {
 // A Sink takes records. Implementations are safe for concurrent use.
 type Sink interface {
 	Write(Record) error
+}
+
+// DockerCreate is what a docker container create (or exec create) asked
+// for: the fields that reach the host. Values are clipped; Unparsed says why
+// a body could not be summarised.
+type DockerCreate struct {
+	Image       string   `json:"image,omitempty"`
+	User        string   `json:"user,omitempty"`
+	Privileged  bool     `json:"privileged,omitempty"`
+	Binds       []string `json:"binds,omitempty"`
+	Mounts      []string `json:"mounts,omitempty"` // type:source:target[:ro]
+	NetworkMode string   `json:"network_mode,omitempty"`
+	Networks    []string `json:"networks,omitempty"`
+	LogDriver   string   `json:"log_driver,omitempty"`
+	LogOptions  []string `json:"log_options,omitempty"`
+	CapAdd      []string `json:"cap_add,omitempty"`
+	SecurityOpt []string `json:"security_opt,omitempty"`
+	Namespaces  []string `json:"namespaces,omitempty"` // pid=host, ...
+	Devices     []string `json:"devices,omitempty"`
+	Unparsed    string   `json:"unparsed,omitempty"`
 }

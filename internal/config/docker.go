@@ -29,6 +29,7 @@ type Docker struct {
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	MetricsListen   String   `toml:"metrics_listen"`
 
 	// Profiles and clients live only in the file.
 	Profiles map[string]DockerProfile `toml:"profiles"`
@@ -37,6 +38,11 @@ type Docker struct {
 
 // A DockerProfile is a named set of allow rules ([profiles.NAME]).
 type DockerProfile struct {
+	// OwnerScoped confines the profile's clients to the containers,
+	// networks, volumes and execs they created (an owner label set by
+	// gatehouse).
+	OwnerScoped bool `toml:"owner_scoped"`
+
 	Presets      []string `toml:"presets"`      // read-only, ci, full
 	Allow        []string `toml:"allow"`        // "METHOD /endpoint/template"
 	Unrestricted bool     `toml:"unrestricted"` // skip body rules: root on the host
@@ -94,6 +100,7 @@ func (c *Docker) Keys() []Key {
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) requests may take to finish on SIGTERM"},
+		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off)"},
 	})
 }
 
@@ -164,6 +171,9 @@ func (c *Docker) Validate() error {
 		return bad("audit-max-size", "must not be negative")
 	}
 	if err := checkLogging(c.LogFormat, c.LogLevel); err != nil {
+		return err
+	}
+	if err := checkOptionalListen("metrics-listen", c.MetricsListen); err != nil {
 		return err
 	}
 	for i, cl := range c.Clients {

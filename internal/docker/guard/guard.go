@@ -31,6 +31,7 @@ type Options struct {
 	Inspector *inspect.Inspector
 	Audit     audit.Sink // one record per request
 	Logger    *slog.Logger
+	Metrics   Observer // nil: nothing is counted
 }
 
 // A Guard is an http.Handler that stands in front of dockerd.
@@ -40,6 +41,8 @@ type Guard struct {
 	log    *slog.Logger
 	proxy  http.Handler
 	daemon *http.Client // gatehouse's own questions to dockerd
+
+	metrics Observer
 }
 
 // New returns a Guard.
@@ -59,6 +62,7 @@ func New(o Options) (*Guard, error) {
 	t := daemonTransport(o.Socket)
 	g := &Guard{audit: o.Audit, log: o.Logger,
 		proxy: newProxy(t, o.Logger), daemon: &http.Client{Transport: t, Timeout: 30 * time.Second}}
+	g.metrics = o.Metrics
 	if err := g.Update(o.Clients, o.Inspector); err != nil {
 		return nil, err
 	}
@@ -97,14 +101,22 @@ type refusal struct {
 }
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	rec := audit.Record{Time: time.Now().UTC(), Service: "docker", Method: clip(r.Method, 16), Endpoint: clip(r.URL.EscapedPath(), 512)}
 	rs := g.rules.Load()
 	id, from, prof := rs.identify(r)
 	rec.Identity, rec.AuthMethod, rec.Groups, rec.Client = id.Name, id.Method, id.Groups, from
+	certInfo(&rec, r)
+	var ep api.Endpoint
+	defer func() { g.observe(prof, ep, rec, time.Since(start)) }()
 
 	refuse := func(f refusal) {
 		rec.Decision, rec.Rule, rec.Reason, rec.Status = "deny", f.rule, f.reason, f.status
 		g.write(rec)
+		if f.asDaemon() {
+			writeError(w, f.status, f.reason) // dockerd's own words: see notFound
+			return
+		}
 		writeError(w, f.status, fmt.Sprintf("gatehouse refused %s %s for %s: %s (rule %s)", rec.Method, rec.Endpoint, id.Name, f.reason, f.rule))
 	}
 	if prof == nil {
@@ -121,7 +133,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(refusal{http.StatusForbidden, "api-version", fmt.Sprintf("API version %s is older than %s, whose bodies mean other things", p.Version, api.MinVersion)})
 		return
 	}
-	ep, err := api.Lookup(r.Method, p.Path)
+	ep, err = api.Lookup(r.Method, p.Path)
 	if err != nil {
 		refuse(refusal{http.StatusForbidden, "unknown-endpoint", err.Error()})
 		return
@@ -132,7 +144,20 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Rule = prof.Name + ": " + rule.String()
-	if f := g.checkRequest(r, ep, p.Path, prof, rs.inspect); f != nil {
+	// The owner scope and exec checks (owner.go) around the body rules.
+	r, c := newCall(r, ep, &p, prof, id, rs.inspect.MaxBody())
+	f := c.readFirst()
+	if f == nil {
+		f = g.checkRequest(r, ep, p.Path, prof, rs.inspect)
+	}
+	if f == nil {
+		f = g.checkObject(c)
+	}
+	if f == nil {
+		f = g.checkScope(c)
+	}
+	c.describe(&rec)
+	if f != nil {
 		refuse(*f)
 		return
 	}
@@ -141,7 +166,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// re-encoded by net/http, so dockerd routes it to the same endpoint.
 	out := r.Clone(r.Context())
 	out.URL.Path, out.URL.RawPath = p.Full(), ""
-	st := &state{}
+	st := &state{streams: g.metrics}
+	defer st.done()
 	out = out.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	cw := &countingWriter{ResponseWriter: w}
 	g.proxy.ServeHTTP(cw, out)
@@ -232,7 +258,14 @@ type countingWriter struct {
 }
 
 func (c *countingWriter) WriteHeader(s int) {
-	if c.status == 0 {
+	if s == http.StatusContinue {
+		// dockerd's answer to a forwarded Expect: 100-continue; the client
+		// already got one from gatehouse's server when the body was read.
+		return
+	}
+	// Other 1xx answers but 101 are interim too: the final status comes
+	// after them.
+	if c.status == 0 && (s >= 200 || s == http.StatusSwitchingProtocols) {
 		c.status = s
 	}
 	c.ResponseWriter.WriteHeader(s)

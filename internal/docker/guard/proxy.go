@@ -31,8 +31,27 @@ type stateKey struct{}
 // state carries what the proxy learnt about a forwarded request back to
 // ServeHTTP for the audit record.
 type state struct {
-	status int // set for responses the proxy writes itself (101 upgrades)
-	err    error
+	status  int // set for responses the proxy writes itself (101 upgrades)
+	err     error
+	streams Observer // counts open hijacked streams; may be nil
+	open    bool
+}
+
+// hijacked records a 101 upgrade: a raw stream is open until done.
+func (st *state) hijacked() {
+	st.status = http.StatusSwitchingProtocols
+	if st.streams != nil && !st.open {
+		st.open = true
+		st.streams.StreamOpened()
+	}
+}
+
+// done is called when the proxy has finished with the request.
+func (st *state) done() {
+	if st.open {
+		st.open = false
+		st.streams.StreamClosed()
+	}
 }
 
 // newProxy returns a reverse proxy to dockerd's unix socket. Responses are
@@ -51,7 +70,7 @@ func newProxy(t http.RoundTripper, log *slog.Logger) http.Handler {
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
 			if st, ok := resp.Request.Context().Value(stateKey{}).(*state); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-				st.status = resp.StatusCode
+				st.hijacked()
 			}
 			return nil
 		},

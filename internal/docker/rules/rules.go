@@ -69,6 +69,10 @@ func (r Rule) Matches(e api.Endpoint) bool {
 type Profile struct {
 	Name  string
 	Rules []Rule
+	// OwnerScoped confines the profile's clients to the containers,
+	// networks, volumes and execs they created (an owner label that the
+	// docker guard sets and filters on).
+	OwnerScoped bool
 	// Unrestricted skips the body rules (privileged containers, host
 	// mounts, ...): a client with it is root on the Docker host.
 	Unrestricted bool
