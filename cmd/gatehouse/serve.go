@@ -159,6 +159,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
+	chain.SetLogger(log)
 	name := sumDBName(string(cfg.SumDB))
 	sumURL := string(cfg.SumDBURL)
 	if sumURL == "" {

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/retry"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
@@ -76,6 +77,8 @@ type Cache struct {
 	slots chan struct{} // bounds upstream fetches; hits never take one
 	obs   Observer
 	locks [64]sync.Mutex
+	// zipRetry repeats a zip transfer that broke off in its body.
+	zipRetry retry.Policy
 
 	lastUpstreamOK   atomic.Int64 // unix nanos of the last answer from an upstream
 	lastUpstreamFail atomic.Int64
@@ -112,7 +115,7 @@ func New(opts Options) (*Cache, error) {
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs}, nil
+	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}, nil
 }
 
 // removeStaleZips removes staged zips that a process which died mid-fetch

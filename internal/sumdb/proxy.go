@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/gatehouse-dev/gatehouse/internal/retry"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
@@ -127,18 +129,38 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, path, cacheContr
 	w.Write(data)
 }
 
-// fetch reads path from the database. Only 200, 404 and 410 come back
-// without error; anything else is reported as 502 or 504.
-func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
+// fetch reads path from the database, trying again on connection errors
+// and 5xx answers. Only 200, 404 and 410 come back without error; anything
+// else is reported as 502 or 504.
+func (p *Proxy) fetch(ctx context.Context, path string) (data []byte, status int, err error) {
 	timeout := p.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	err = retry.Default.Do(ctx, func(ctx context.Context) error {
+		data, status, err = p.fetchOnce(ctx, path)
+		return err
+	}, func(attempt int, wait time.Duration, err error) {
+		p.log().Warn("checksum database request failed; trying again", "sumdb", p.Name, "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+	})
+	return data, status, err
+}
+
+// statusError is an answer other than 200, 404 or 410.
+type statusError struct {
+	status string
+	code   int
+}
+
+func (e *statusError) Error() string       { return "upstream answered " + e.status }
+func (e *statusError) HTTPStatusCode() int { return e.code }
+
+func (p *Proxy) fetchOnce(ctx context.Context, path string) ([]byte, int, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(p.URL, "/")+path, nil)
 	if err != nil {
-		return nil, http.StatusBadGateway, err
+		return nil, http.StatusBadGateway, errors.New("invalid checksum database URL")
 	}
 	client := p.Client
 	if client == nil {
@@ -146,6 +168,11 @@ func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// The client's *url.Error names the URL, user name included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, http.StatusGatewayTimeout, err
 		}
@@ -160,7 +187,7 @@ func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
 	case http.StatusOK, http.StatusNotFound, http.StatusGone:
 		return data, resp.StatusCode, nil
 	}
-	return nil, http.StatusBadGateway, fmt.Errorf("upstream answered %s", resp.Status)
+	return nil, http.StatusBadGateway, &statusError{resp.Status, resp.StatusCode}
 }
 
 func (p *Proxy) log() *slog.Logger {
