@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flight"
 	"github.com/gatehouse-dev/gatehouse/internal/retry"
 )
 
@@ -134,6 +135,7 @@ func (p *Proxy) getOnce(ctx context.Context, path string) (io.ReadCloser, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s%s: invalid request", p.shown, path)
 	}
+	flight.Start(ctx) // the request goes out: let it finish and be stored
 	resp, err := p.client.Do(req)
 	if err != nil {
 		// The client's *url.Error names the URL with its user name.
