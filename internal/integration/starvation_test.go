@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -112,5 +111,4 @@ func TestPrivateFetchNotStarvedByAbandonedRequests(t *testing.T) {
 	if !p.LogsContain("status=200") {
 		t.Error("no request was served")
 	}
-	_ = http.StatusOK
 }
