@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/retry"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
 // Proxy forwards a public checksum database to clients.
@@ -117,7 +118,7 @@ func (p *Proxy) serveTile(w http.ResponseWriter, r *http.Request, t tlog.Tile) {
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, path, cacheControl string) {
 	data, status, err := p.fetch(r.Context(), path)
 	if err != nil {
-		p.log().Warn("checksum database request failed", "sumdb", p.Name, "path", path, "err", err)
+		p.log().Warn("checksum database request failed", "sumdb", p.Name, "upstream", upstream.ShownString(p.URL), "path", path, "err", err)
 		httpError(w, status, "checksum database "+p.Name+" is not reachable through this proxy right now")
 		return
 	}
@@ -143,7 +144,7 @@ func (p *Proxy) fetch(ctx context.Context, path string) (data []byte, status int
 		data, status, err = p.fetchOnce(ctx, path)
 		return err
 	}, func(attempt int, wait time.Duration, err error) {
-		p.log().Warn("checksum database request failed; trying again", "sumdb", p.Name, "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+		p.log().Warn("checksum database request failed; trying again", "sumdb", p.Name, "upstream", upstream.ShownString(p.URL), "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
 	})
 	return data, status, err
 }

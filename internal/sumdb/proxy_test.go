@@ -70,7 +70,7 @@ func TestProxyRetries(t *testing.T) {
 			t.Errorf("%s: %d requests, want 2 (one failure, one retry)", path, n)
 		}
 	}
-	if !strings.Contains(logs.String(), "sumdb=sum.example.test") || strings.Contains(logs.String(), "tok-4e1f") || strings.Contains(logs.String(), "pw-77c2") {
+	if !strings.Contains(logs.String(), "sumdb=sum.example.test upstream="+db.URL+" ") || strings.Contains(logs.String(), "tok-4e1f") || strings.Contains(logs.String(), "pw-77c2") {
 		t.Errorf("log:\n%s", logs.String())
 	}
 }

@@ -48,6 +48,15 @@ func NewProxy(base string, client *http.Client) (*Proxy, error) {
 	return &Proxy{base: strings.TrimSuffix(base, "/"), shown: strings.TrimSuffix(Shown(u), "/"), client: noDowngrade(client)}, nil
 }
 
+// ShownString is Shown of a URL string; one that does not parse is not shown.
+func ShownString(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return Shown(u)
+}
+
 // Shown returns u without its userinfo: a user name may be a token as
 // much as a password is, so neither goes into a log or an error.
 func Shown(u *url.URL) string {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
 	"github.com/gatehouse-dev/gatehouse/internal/retry"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
 // KnownKeys are the verifier keys of public checksum databases that cmd/go
@@ -177,7 +178,7 @@ func (o *clientOps) ReadRemote(path string) (data []byte, err error) {
 		data, err = o.readRemoteOnce(ctx, path)
 		return err
 	}, func(attempt int, wait time.Duration, err error) {
-		o.log.Warn("checksum database request failed; trying again", "sumdb", o.name, "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+		o.log.Warn("checksum database request failed; trying again", "sumdb", o.name, "upstream", upstream.ShownString(o.url), "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
 	})
 	return data, err
 }
