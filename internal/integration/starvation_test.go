@@ -59,8 +59,9 @@ func TestPrivateFetchNotStarvedByAbandonedRequests(t *testing.T) {
 		}
 		return d
 	}
-	// abuse sends n requests for random private paths on n connections
-	// and closes each as soon as its request is written.
+	// abuse sends n requests for random private paths (lists, @latest,
+	// .info, .zip) on n connections and closes each as soon as its request
+	// is written.
 	round := 0
 	abuse := func(n int) {
 		t.Helper()
@@ -70,7 +71,8 @@ func TestPrivateFetchNotStarvedByAbandonedRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := "/" + url.PathEscape(fmt.Sprintf("git.corp.test/nosuch-%d-%d", round, i)) + "/@v/list"
+			kind := []string{"/@v/list", "/@latest", "/@v/v1.0.0.info", "/@v/v1.0.0.zip"}[i%4]
+			path := "/" + url.PathEscape(fmt.Sprintf("git.corp.test/nosuch-%d-%d", round, i)) + kind
 			path = strings.ReplaceAll(path, "%2F", "/")
 			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", path, addr, tokens["mallory"])
 			c.Close()
