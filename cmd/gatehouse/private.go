@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/mod/module"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/sumdb"
@@ -122,6 +123,8 @@ func setupPrivate(cfg *config.Serve, stateDir string, public *verify.SumDB, log 
 	src, err := direct.New(direct.Options{
 		Private: p.patterns, Hosts: cfg.PrivateHostList(), TempDir: tmp,
 		Timeout: time.Duration(cfg.PrivateTimeout), MaxFetches: int(cfg.PrivateFetches),
+		// Child go commands are shared fairly among identities.
+		Owner: auth.LimitKey, PerOwner: int(cfg.PrivateFetchesPerIdentity), QueuePerOwner: int(cfg.PrivateQueuePerIdentity),
 		Creds: creds, Logger: log,
 	})
 	if err != nil {

@@ -160,6 +160,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
+	chain.SetLogger(log)
 	name := sumDBName(string(cfg.SumDB))
 	sumURL := string(cfg.SumDBURL)
 	if sumURL == "" {
@@ -179,14 +180,15 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		return nil, err
 	}
 	cache, err := modcache.New(modcache.Options{
-		Store:      store,
-		Route:      priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
-		TempDir:    filepath.Join(stateDir, "tmp"),
-		MaxFetches: int(cfg.MaxFetches),
-		Timeout:    time.Duration(cfg.UpstreamTimeout),
-		MaxZipSize: int64(cfg.MaxZipSize),
-		Logger:     log,
-		Observer:   cacheObserver(mets),
+		Store:       store,
+		Route:       priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
+		TempDir:     filepath.Join(stateDir, "tmp"),
+		MaxFetches:  int(cfg.MaxFetches),
+		Timeout:     time.Duration(cfg.UpstreamTimeout),
+		MaxZipSize:  int64(cfg.MaxZipSize),
+		Logger:      log,
+		Observer:    cacheObserver(mets),
+		NotFoundTTL: notFoundTTL(time.Duration(cfg.PrivateNotFoundTTL)),
 	})
 	if err != nil {
 		priv.Close()
@@ -230,6 +232,15 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 			return nil
 		},
 	}), nil
+}
+
+// notFoundTTL maps private_not_found_ttl to modcache's NotFoundTTL, where
+// 0 means the default and a negative value "never".
+func notFoundTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // sumDBName returns the database name of a GOSUMDB-style value.

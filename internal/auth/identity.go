@@ -36,3 +36,13 @@ func FromContext(ctx context.Context) *Identity {
 	id, _ := ctx.Value(ctxKey{}).(*Identity)
 	return id
 }
+
+type limitKey struct{}
+
+// LimitKey returns the key the request's rate and fair share are counted
+// by: one per token or identity, and for anonymous clients one per address
+// (per /64 for IPv6). "" when the request was not authenticated.
+func LimitKey(ctx context.Context) string {
+	k, _ := ctx.Value(limitKey{}).(string)
+	return k
+}

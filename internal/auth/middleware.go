@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -101,7 +102,8 @@ func (a *authn) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		refuse(w, http.StatusTooManyRequests, fmt.Sprintf("gatehouse: too many requests from %s; retry in %s\nThe proxy limits each identity's request rate; ask its operator if builds need more.", id.Name, (time.Duration(secs)*time.Second).String()))
 		return
 	}
-	next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+	ctx := context.WithValue(WithIdentity(r.Context(), id), limitKey{}, key)
+	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // noCredentials is authenticate's reason when a request carried none.

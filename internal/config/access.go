@@ -69,8 +69,16 @@ type AccessRule struct {
 	Groups  []string `toml:"groups"`
 }
 
+// The default rate limit: far above what one build asks for (go mod
+// download of a few hundred modules is a burst of a thousand or two
+// requests, then next to nothing), far below a flood.
+const (
+	DefaultRateLimit = 200
+	DefaultRateBurst = 2000
+)
+
 func defaultAccess() Access {
-	return Access{RateBurst: 0, DenyStatus: 404, AuditMaxSize: 100 << 20, AuditMaxFiles: 10}
+	return Access{RateLimit: DefaultRateLimit, RateBurst: DefaultRateBurst, DenyStatus: 404, AuditMaxSize: 100 << 20, AuditMaxFiles: 10}
 }
 
 func (a *Access) keys() []Key {
@@ -82,7 +90,7 @@ func (a *Access) keys() []Key {
 		{Name: "allowed-networks", Value: &a.AllowedNetworks, Usage: "client `CIDRs` allowed to connect, checked before anything else (default: all)"},
 		{Name: "trusted-proxies", Value: &a.TrustedProxies, Usage: "`CIDRs` of reverse proxies whose X-Forwarded-For names the client"},
 		{Name: "rate-limit", Value: &a.RateLimit, Usage: "requests per second per identity (`n`; 0: no limit)"},
-		{Name: "rate-burst", Value: &a.RateBurst, Usage: "requests an identity may make at once above the rate (`n`; default: the rate)"},
+		{Name: "rate-burst", Value: &a.RateBurst, Usage: "requests an identity may make at once above the rate (`n`; 0: the rate)"},
 		{Name: "deny-status", Value: &a.DenyStatus, Usage: "`status` for a module an identity may not see: 404 hides it, 403 is for debugging"},
 		{Name: "audit-file", Value: &a.AuditFile, Usage: "audit log `file` (hash-chained JSON lines)"},
 		{Name: "audit-max-size", Value: &a.AuditMaxSize, Usage: "rotate the audit log at this many `bytes` (0: never)"},

@@ -16,6 +16,9 @@ type Private struct {
 	PrivateHosts               List     `toml:"private_hosts"`
 	PrivateTimeout             Duration `toml:"private_timeout"`
 	PrivateFetches             Int      `toml:"private_fetches"`
+	PrivateFetchesPerIdentity  Int      `toml:"private_fetches_per_identity"`
+	PrivateQueuePerIdentity    Int      `toml:"private_queue_per_identity"`
+	PrivateNotFoundTTL         Duration `toml:"private_not_found_ttl"`
 	PrivateSSHKey              String   `toml:"private_ssh_key"`
 	PrivateSSHKnownHosts       String   `toml:"private_ssh_known_hosts"`
 	PrivateGitCredentialHelper String   `toml:"private_git_credential_helper"`
@@ -46,7 +49,10 @@ func DefaultPrivate() Private {
 	return Private{
 		PrivateTimeout: Duration(5 * time.Minute),
 		PrivateFetches: 4,
-		OwnSumDB:       "gatehouse",
+		// PrivateFetchesPerIdentity 0: half of PrivateFetches.
+		PrivateQueuePerIdentity: 64,
+		PrivateNotFoundTTL:      Duration(30 * time.Second),
+		OwnSumDB:                "gatehouse",
 	}
 }
 
@@ -56,6 +62,9 @@ func (c *Private) privateKeys() []Key {
 		{Name: "private-hosts", Value: &c.PrivateHosts, Usage: "`hosts` private fetches may contact (host, host:port or *.domain); default: the hosts named in --private"},
 		{Name: "private-timeout", Value: &c.PrivateTimeout, Usage: "time limit for one private fetch (`duration`)"},
 		{Name: "private-fetches", Value: &c.PrivateFetches, Usage: "private `fetches` (child go commands) at once"},
+		{Name: "private-fetches-per-identity", Value: &c.PrivateFetchesPerIdentity, Usage: "private `fetches` one identity may run at once; its others wait (0: half of --private-fetches, at least 1)"},
+		{Name: "private-queue-per-identity", Value: &c.PrivateQueuePerIdentity, Usage: "private `fetches` one identity may have waiting for a slot; more are refused with 429"},
+		{Name: "private-not-found-ttl", Value: &c.PrivateNotFoundTTL, Usage: "how long a private source's \"not found\" is remembered (`duration`; 0s: not at all)"},
 		{Name: "private-ssh-key", Value: &c.PrivateSSHKey, Usage: "ssh deploy key `file` for git over ssh"},
 		{Name: "private-ssh-known-hosts", Value: &c.PrivateSSHKnownHosts, Usage: "known_hosts `file` pinning the ssh hosts' keys (required with --private-ssh-key)"},
 		{Name: "private-git-credential-helper", Value: &c.PrivateGitCredentialHelper, Usage: "git credential.helper `value` for private https fetches"},
@@ -122,6 +131,15 @@ func (c *Private) validatePrivate() error {
 	}
 	if c.PrivateFetches < 1 || c.PrivateFetches > 256 {
 		return bad("private-fetches", "%d is outside 1..256", c.PrivateFetches)
+	}
+	if c.PrivateFetchesPerIdentity < 0 || c.PrivateFetchesPerIdentity > c.PrivateFetches {
+		return bad("private-fetches-per-identity", "%d is outside 0..%d (private-fetches)", c.PrivateFetchesPerIdentity, c.PrivateFetches)
+	}
+	if c.PrivateQueuePerIdentity < 1 {
+		return bad("private-queue-per-identity", "must be at least 1")
+	}
+	if c.PrivateNotFoundTTL < 0 {
+		return bad("private-not-found-ttl", "must not be negative")
 	}
 	if (c.PrivateSSHKey == "") != (c.PrivateSSHKnownHosts == "") {
 		return bad("private-ssh-known-hosts", "give both --private-ssh-key and --private-ssh-known-hosts (host keys are checked strictly)")

@@ -23,9 +23,11 @@ import (
 
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
-	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flight"
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/retry"
+	"github.com/gatehouse-dev/gatehouse/internal/slots"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
@@ -53,6 +55,11 @@ type Options struct {
 	// Observer is told of upstream fetches and refused downloads (for
 	// metrics); nil: no one.
 	Observer Observer
+	// NotFoundTTL is how long a private route's "not found" is remembered
+	// and answered without asking its source again (0: 30s; <0: never),
+	// so that asking for the same missing path over and over costs one
+	// child go command, not one each time. Failures are not remembered.
+	NotFoundTTL time.Duration
 }
 
 // Observer watches the cache's upstream traffic. Its calls must be cheap
@@ -72,10 +79,13 @@ type Observer interface {
 type Cache struct {
 	opts  Options
 	log   *slog.Logger
-	group singleflight.Group
+	group flight.Group
 	slots chan struct{} // bounds upstream fetches; hits never take one
+	gone  notFound      // recent "not found" answers of private routes
 	obs   Observer
 	locks [64]sync.Mutex
+	// zipRetry repeats a zip transfer that broke off in its body.
+	zipRetry retry.Policy
 
 	lastUpstreamOK   atomic.Int64 // unix nanos of the last answer from an upstream
 	lastUpstreamFail atomic.Int64
@@ -98,6 +108,9 @@ func New(opts Options) (*Cache, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.NotFoundTTL == 0 {
+		opts.NotFoundTTL = 30 * time.Second
+	}
 	ownTemp := opts.TempDir != ""
 	if !ownTemp {
 		opts.TempDir = os.TempDir()
@@ -112,7 +125,7 @@ func New(opts Options) (*Cache, error) {
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs}, nil
+	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}, nil
 }
 
 // removeStaleZips removes staged zips that a process which died mid-fetch
@@ -159,7 +172,7 @@ func (c *Cache) Open(ctx context.Context, modPath, version string, kind goproxy.
 	if !errors.Is(err, storage.ErrNotExist) {
 		return nil, &StorageError{err}
 	}
-	v, err := c.flight(ctx, name, func(ctx context.Context) (any, error) {
+	v, err := c.flight(ctx, modPath, name, func(ctx context.Context) (any, error) {
 		// Another replica or an earlier flight may have stored it meanwhile.
 		if _, err := c.opts.Store.Stat(ctx, name); err == nil {
 			return "", nil
@@ -201,16 +214,26 @@ func (c *Cache) readAll(ctx context.Context, modPath, version string, kind gopro
 
 // flight runs fetch once per key at a time. The fetch is detached from the
 // cancellation of the request that started it (others may be waiting for
-// it), bounded by the upstream timeout, and takes one upstream slot.
-func (c *Cache) flight(ctx context.Context, key string, fetch func(context.Context) (any, error)) (any, error) {
-	ch := c.group.DoChan(key, func() (v any, err error) {
+// it, and a result is stored for the next), bounded by the upstream
+// timeout, and takes one upstream slot; but one still waiting for its slot
+// (or, on a private route, for a child go command) when every request that
+// wanted it has gone is dropped. A private route's "not found" is
+// remembered for NotFoundTTL.
+func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(context.Context) (any, error)) (any, error) {
+	private := c.opts.Route(modPath).Private && c.opts.NotFoundTTL > 0
+	if private {
+		if err := c.gone.get(key); err != nil {
+			return nil, err
+		}
+	}
+	v, err := c.group.Do(ctx, key, func(fctx context.Context) (v any, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				c.log.Error("panic during upstream fetch", "key", key, "panic", fmt.Sprint(p))
 				v, err = nil, fmt.Errorf("internal error fetching %s", key)
 			}
 		}()
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.Timeout)
+		fctx, cancel := context.WithTimeout(fctx, c.opts.Timeout)
 		defer cancel()
 		select {
 		case c.slots <- struct{}{}:
@@ -220,19 +243,72 @@ func (c *Cache) flight(ctx context.Context, key string, fetch func(context.Conte
 		}
 		v, err = fetch(fctx)
 		c.noteUpstream(err)
+		if private && errors.Is(err, upstream.ErrNotFound) {
+			c.gone.put(key, err, c.opts.NotFoundTTL)
+		}
 		return v, err
 	})
-	select {
-	case r := <-ch:
-		return r.Val, r.Err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	return v, err
+}
+
+// notFound remembers recent "not found" answers by flight key. It holds a
+// bounded number: a client asking for random paths must not grow it.
+type notFound struct {
+	mu      sync.Mutex
+	entries map[string]notFoundEntry
+}
+
+type notFoundEntry struct {
+	err     error
+	expires time.Time
+}
+
+const maxNotFound = 10000
+
+func (n *notFound) get(key string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, ok := n.entries[key]
+	if !ok {
+		return nil
 	}
+	if time.Now().After(e.expires) {
+		delete(n.entries, key)
+		return nil
+	}
+	return e.err
+}
+
+func (n *notFound) put(key string, err error, ttl time.Duration) {
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.entries == nil {
+		n.entries = map[string]notFoundEntry{}
+	}
+	if len(n.entries) >= maxNotFound {
+		for k, e := range n.entries {
+			if now.After(e.expires) {
+				delete(n.entries, k)
+			}
+		}
+		for k := range n.entries {
+			if len(n.entries) < maxNotFound {
+				break
+			}
+			delete(n.entries, k) // an arbitrary one: the cache is only a saving
+		}
+	}
+	n.entries[key] = notFoundEntry{err: err, expires: now.Add(ttl)}
 }
 
 func (c *Cache) noteUpstream(err error) {
 	now := time.Now().UnixNano()
 	var ue *UpstreamError
+	var busy *slots.BusyError
+	if errors.As(err, &busy) {
+		return // a client's backlog, not the upstream's health
+	}
 	if err == nil || errors.Is(err, upstream.ErrNotFound) || !errors.As(err, &ue) {
 		c.lastUpstreamOK.Store(now)
 	} else {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/retry"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
 )
 
@@ -81,13 +83,9 @@ const zipTempPrefix = "zip-"
 
 // downloadZip streams the zip to a temp file (never into memory), enforcing
 // the size limit, and checks it with x/mod's zip.CheckZip. It returns the
-// open file and its h1 hash.
+// open file and its h1 hash. A transfer that breaks off is started again
+// from the beginning (the file emptied first), a few times at most.
 func (c *Cache) downloadZip(ctx context.Context, route Route, modPath, version string) (*os.File, string, error) {
-	rc, err := route.Source.Zip(ctx, modPath, version)
-	if err != nil {
-		return nil, "", upstreamErr(err)
-	}
-	defer rc.Close()
 	tmp, err := os.CreateTemp(c.opts.TempDir, zipTempPrefix)
 	if err != nil {
 		return nil, "", &StorageError{err}
@@ -97,12 +95,32 @@ func (c *Cache) downloadZip(ctx context.Context, route Route, modPath, version s
 		os.Remove(tmp.Name())
 		return nil, "", err
 	}
-	n, err := io.Copy(tmp, io.LimitReader(rc, c.opts.MaxZipSize+1))
+	var n int64
+	err = c.zipRetry.Do(ctx, func(ctx context.Context) error {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return &StorageError{err}
+		}
+		if err := tmp.Truncate(0); err != nil {
+			return &StorageError{err}
+		}
+		rc, err := route.Source.Zip(ctx, modPath, version)
+		if err != nil {
+			return retry.Final(upstreamErr(err)) // the source retried its request
+		}
+		defer rc.Close()
+		n, err = io.Copy(tmp, io.LimitReader(rc, c.opts.MaxZipSize+1))
+		if err != nil {
+			return &UpstreamError{Err: fmt.Errorf("reading zip: %w", err)}
+		}
+		return nil
+	}, func(attempt int, wait time.Duration, err error) {
+		c.log.Warn("module zip transfer broke off; downloading it again", "module", modPath, "version", version, "route", route.Name, "attempt", attempt, "err", err)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(&UpstreamError{Err: ctx.Err()})
 		}
-		return fail(&UpstreamError{Err: fmt.Errorf("reading zip: %w", err)})
+		return fail(err)
 	}
 	if n > c.opts.MaxZipSize {
 		return fail(&InvalidError{Msg: fmt.Sprintf("module zip is larger than the %d-byte limit", c.opts.MaxZipSize)})

@@ -18,7 +18,7 @@ import (
 // back to the versions in storage when the upstream fails.
 func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, error) {
 	route := c.opts.Route(modPath)
-	v, err := c.flight(ctx, "list "+modPath, func(ctx context.Context) (_ any, err error) {
+	v, err := c.flight(ctx, modPath, "list "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
 		defer done(&err)
 		list, err := route.Source.List(ctx, modPath)
@@ -66,7 +66,7 @@ func cleanList(modPath string, list []string) []string {
 // when it fails from the highest version in storage.
 func (c *Cache) Latest(ctx context.Context, modPath string) ([]byte, Source, error) {
 	route := c.opts.Route(modPath)
-	v, err := c.flight(ctx, "latest "+modPath, func(ctx context.Context) (_ any, err error) {
+	v, err := c.flight(ctx, modPath, "latest "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
 		defer done(&err)
 		data, err := route.Source.Latest(ctx, modPath)

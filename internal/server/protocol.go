@@ -274,6 +274,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, req goproxy.Reques
 	case errors.As(err, &rf):
 		e.Decision, e.Reason = "deny", firstLine(rf.Error())
 		s.log.Warn("refused", "module", req.Module, "version", req.Version, "err", rf)
+		if rf.HTTPStatus() == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "5") // a backlog of fetches, gone in seconds
+		}
 		writeError(w, rf.HTTPStatus(), req.String()+": "+rf.Error())
 	case errors.Is(err, upstream.ErrNotFound):
 		e.Decision, e.Reason = "allow", "not found"

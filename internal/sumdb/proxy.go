@@ -7,10 +7,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -18,7 +18,9 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/gatehouse-dev/gatehouse/internal/retry"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
 // Proxy forwards a public checksum database to clients.
@@ -119,7 +121,7 @@ func (p *Proxy) serveTile(w http.ResponseWriter, r *http.Request, t tlog.Tile) {
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, path, cacheControl string) {
 	data, status, err := p.fetch(r.Context(), path)
 	if err != nil {
-		p.log().Warn("checksum database request failed", "sumdb", p.Name, "path", path, "err", err)
+		p.log().Warn("checksum database request failed", "sumdb", p.Name, "upstream", upstream.ShownString(p.URL), "path", path, "err", err)
 		httpError(w, status, "checksum database "+p.Name+" is not reachable through this proxy right now")
 		return
 	}
@@ -131,18 +133,38 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, path, cacheContr
 	w.Write(data)
 }
 
-// fetch reads path from the database. Only 200, 404 and 410 come back
-// without error; anything else is reported as 502 or 504.
-func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
+// fetch reads path from the database, trying again on connection errors
+// and 5xx answers. Only 200, 404 and 410 come back without error; anything
+// else is reported as 502 or 504.
+func (p *Proxy) fetch(ctx context.Context, path string) (data []byte, status int, err error) {
 	timeout := p.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	err = retry.Default.Do(ctx, func(ctx context.Context) error {
+		data, status, err = p.fetchOnce(ctx, path)
+		return err
+	}, func(attempt int, wait time.Duration, err error) {
+		p.log().Warn("checksum database request failed; trying again", "sumdb", p.Name, "upstream", upstream.ShownString(p.URL), "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+	})
+	return data, status, err
+}
+
+// statusError is an answer other than 200, 404 or 410.
+type statusError struct {
+	status string
+	code   int
+}
+
+func (e *statusError) Error() string       { return "upstream answered " + e.status }
+func (e *statusError) HTTPStatusCode() int { return e.code }
+
+func (p *Proxy) fetchOnce(ctx context.Context, path string) ([]byte, int, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(p.URL, "/")+path, nil)
 	if err != nil {
-		return nil, http.StatusBadGateway, err
+		return nil, http.StatusBadGateway, errors.New("invalid checksum database URL")
 	}
 	client := p.Client
 	if client == nil {
@@ -150,6 +172,11 @@ func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// The client's *url.Error names the URL, user name included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, http.StatusGatewayTimeout, err
 		}
@@ -164,7 +191,7 @@ func (p *Proxy) fetch(ctx context.Context, path string) ([]byte, int, error) {
 	case http.StatusOK, http.StatusNotFound, http.StatusGone:
 		return data, resp.StatusCode, nil
 	}
-	return nil, http.StatusBadGateway, fmt.Errorf("upstream answered %s", resp.Status)
+	return nil, http.StatusBadGateway, &statusError{resp.Status, resp.StatusCode}
 }
 
 func (p *Proxy) log() *slog.Logger {

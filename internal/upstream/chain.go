@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 )
@@ -96,4 +97,11 @@ func (c *Chain) GoMod(ctx context.Context, path, version string) ([]byte, error)
 
 func (c *Chain) Zip(ctx context.Context, path, version string) (io.ReadCloser, error) {
 	return try(c, func(p *Proxy) (io.ReadCloser, error) { return p.Zip(ctx, path, version) })
+}
+
+// SetLogger makes every proxy of the chain log its retries to log.
+func (c *Chain) SetLogger(log *slog.Logger) {
+	for _, e := range c.entries {
+		e.proxy.Logger = log
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,8 @@ import (
 	"golang.org/x/mod/sumdb"
 
 	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
+	"github.com/gatehouse-dev/gatehouse/internal/retry"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
 // KnownKeys are the verifier keys of public checksum databases that cmd/go
@@ -166,24 +169,54 @@ type clientOps struct {
 	secMsg string
 }
 
-func (o *clientOps) ReadRemote(path string) ([]byte, error) {
+// ReadRemote fetches a tile, lookup or signed tree head, trying again on
+// connection errors and 5xx answers within the timeout.
+func (o *clientOps) ReadRemote(path string) (data []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
+	err = retry.Default.Do(ctx, func(ctx context.Context) error {
+		data, err = o.readRemoteOnce(ctx, path)
+		return err
+	}, func(attempt int, wait time.Duration, err error) {
+		o.log.Warn("checksum database request failed; trying again", "sumdb", o.name, "upstream", upstream.ShownString(o.url), "path", path, "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+	})
+	return data, err
+}
+
+// remoteError is an answer other than 200 from the database.
+type remoteError struct {
+	path, status, line string
+	code               int
+}
+
+func (e *remoteError) Error() string       { return fmt.Sprintf("GET %s: %s: %s", e.path, e.status, e.line) }
+func (e *remoteError) HTTPStatusCode() int { return e.code }
+
+func (o *clientOps) readRemoteOnce(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", o.url+path, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GET %s: invalid request", path)
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		return nil, err
+		// The client's *url.Error names the URL, user name included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		first, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 		line, _, _ := strings.Cut(string(first), "\n")
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(line))
+		return nil, &remoteError{path: path, status: resp.Status, line: strings.TrimSpace(line), code: resp.StatusCode}
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // latestFile holds the newest signed tree head this gatehouse has verified.

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
@@ -174,5 +178,59 @@ func TestSumDBGarbageRefused(t *testing.T) {
 				t.Fatalf("err = %v, want UnverifiedError", err)
 			}
 		})
+	}
+}
+
+// firstFails answers the first request for each path with 502 (or a reset
+// connection, alternately) and passes the rest to up.
+func firstFails(t *testing.T, up *testproxy.Server) (url string, failed func() int) {
+	t.Helper()
+	target, _ := neturl.Parse(up.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	n := 0
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !seen[r.URL.Path]
+		seen[r.URL.Path] = true
+		if first {
+			n++
+		}
+		reset := n%2 == 0
+		mu.Unlock()
+		switch {
+		case first && reset:
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+		case first:
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(front.Close)
+	return front.URL + strings.TrimPrefix(up.SumDBURL(), up.URL), func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// Lookups and tiles that fail once (502, reset connection) are asked
+// again: the check succeeds.
+func TestSumDBRetriesTransientFailures(t *testing.T) {
+	up := testproxy.New(t)
+	url, failed := firstFails(t, up)
+	c, err := verify.NewSumDB(verify.SumDBOptions{
+		Key: up.GOSUMDB(), URL: url, StateDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zh, _ := trueHashes(t, up, "example.com/hello", "v1.0.0")
+	if err := c.Check(context.Background(), "example.com/hello", "v1.0.0", zh); err != nil {
+		t.Fatalf("check through an upstream that fails each path once: %v", err)
+	}
+	if n := failed(); n < 2 {
+		t.Errorf("only %d requests failed; the test did not exercise lookups and tiles", n)
 	}
 }

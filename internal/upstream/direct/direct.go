@@ -28,8 +28,9 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb/dirhash"
-	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flight"
+	"github.com/gatehouse-dev/gatehouse/internal/slots"
 	"github.com/gatehouse-dev/gatehouse/internal/spelling"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
@@ -44,7 +45,15 @@ type Options struct {
 	// Timeout bounds one child command; MaxFetches child commands run at once.
 	Timeout    time.Duration
 	MaxFetches int
-	Creds      Credentials
+	// Owner names who a fetch is for (the identity of the request whose
+	// context it runs in; "" for none). One owner runs at most PerOwner
+	// child commands at once (0: half of MaxFetches, at least 1) and may
+	// have at most QueuePerOwner more waiting (0: 64); beyond that a fetch
+	// fails with a *slots.BusyError (429). nil: every fetch is owner "".
+	Owner         func(context.Context) string
+	PerOwner      int
+	QueuePerOwner int
+	Creds         Credentials
 	// Getenv reads gatehouse's own environment, for what the child must
 	// inherit (PATH, CA certificates) and the parent proxy. nil: os.Getenv.
 	Getenv func(string) string
@@ -64,8 +73,8 @@ type Source struct {
 	egress *Egress
 	home   string // the child's HOME: .netrc, .gitconfig, ssh config
 	env    []string
-	slots  chan struct{}
-	group  singleflight.Group
+	slots  *slots.Pool
+	group  flight.Group
 
 	mu     sync.Mutex
 	recent map[string]*download // "path@version" → a download to reuse
@@ -91,6 +100,15 @@ func New(opts Options) (*Source, error) {
 	if opts.MaxFetches <= 0 {
 		opts.MaxFetches = 4
 	}
+	if opts.PerOwner <= 0 {
+		opts.PerOwner = max(1, opts.MaxFetches/2)
+	}
+	if opts.QueuePerOwner <= 0 {
+		opts.QueuePerOwner = 64
+	}
+	if opts.Owner == nil {
+		opts.Owner = func(context.Context) string { return "" }
+	}
 	if opts.Reuse == 0 {
 		opts.Reuse = time.Minute
 	}
@@ -100,7 +118,7 @@ func New(opts Options) (*Source, error) {
 	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Source{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), recent: map[string]*download{}}
+	s := &Source{opts: opts, log: opts.Logger, slots: slots.New(opts.MaxFetches, opts.PerOwner, opts.QueuePerOwner), recent: map[string]*download{}}
 	s.egress = &Egress{Hosts: opts.Hosts, Proxy: opts.ParentProxy, Logger: opts.Logger, Timeout: opts.Timeout}
 	proxyURL, err := s.egress.Start()
 	if err != nil {
@@ -284,8 +302,10 @@ func (s *Source) download(ctx context.Context, path, version string) (*download,
 	if d != nil {
 		return d, nil
 	}
-	ch := s.group.DoChan(key, func() (any, error) {
-		d, err := s.fetch(context.WithoutCancel(ctx), path, version)
+	// The .info, .mod and .zip requests of a version share one download;
+	// one that is still waiting for a slot when they have all gone is dropped.
+	v, err := s.group.Do(ctx, key, func(ctx context.Context) (any, error) {
+		d, err := s.fetch(ctx, path, version)
 		if err != nil {
 			return nil, err
 		}
@@ -294,15 +314,10 @@ func (s *Source) download(ctx context.Context, path, version string) (*download,
 		s.mu.Unlock()
 		return d, nil
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*download), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err != nil {
+		return nil, err
 	}
+	return v.(*download), nil
 }
 
 func (s *Source) evictLocked(now time.Time) {
@@ -414,14 +429,21 @@ func synthesized(path string, mod []byte) bool {
 }
 
 // goJSONIn runs go with args in work (its GOPATH, module cache and build
-// cache live there), holding one fetch slot, within the timeout.
+// cache live there), holding one of its owner's fetch slots, within the
+// timeout. Once the child starts, the fetch runs to its end even if its
+// client leaves, so that the result is stored for the next request.
 func (s *Source) goJSONIn(ctx context.Context, work string, out any, args ...string) error {
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for a private fetch slot: %w", ctx.Err())
+	release, err := s.slots.Acquire(ctx, s.opts.Owner(ctx))
+	if err != nil {
+		var busy *slots.BusyError
+		if errors.As(err, &busy) {
+			s.log.Warn("private fetch refused: too many waiting for one identity", "owner", busy.Owner, "waiting", busy.MaxQueued)
+			return err
+		}
+		return fmt.Errorf("waiting for a private fetch slot: %w", err)
 	}
+	defer release()
+	flight.Start(ctx)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	goBin, err := exec.LookPath("go")
