@@ -199,7 +199,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	// caller may not see.
 	gates := append([]server.Gate(nil), acc.Gates...)
 	if cfg.Policy != "" {
-		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
+		enf, err := startPolicy(ctx, cfg, stateDir, cache, client, log)
 		if err != nil {
 			return nil, &config.Error{Key: "policy", Err: err}
 		}

@@ -30,6 +30,8 @@ var badServeValues = map[string][]string{
 	"shutdown-timeout":              {"soon", "-1s"},
 	"policy":                        {"@missing", "@garbage"},
 	"policy-poll":                   {"soon", "-1s"},
+	"module-index":                  {"", "ftp://x", "file:///tmp/index", "index.golang.org"},
+	"min-age-fallback":              {"", "now", "commit-time"},
 	"metrics-listen":                {"nope", "127.0.0.1:99999", "127.0.0.1:http-nope"},
 	"private":                       {"/abs"},
 	"private-hosts":                 {"nodot", "a.example:x"},

@@ -142,7 +142,9 @@ reason = "known vulnerability"
 			if tt.setup != nil {
 				tt.setup(up)
 			}
-			p := serveTestUpstream(t, up, "--policy", writePolicyFile(t, tt.policy))
+			// The module index is the test upstream's fake: index.golang.org
+			// cannot be reached from tests.
+			p := serveTestUpstream(t, up, "--policy", writePolicyFile(t, tt.policy), "--module-index", up.IndexURL())
 			env := goEnv(t, p, up)
 			got, out, err := goGet(t, env, tt.module+"@latest")
 			if err != nil || got != tt.wantLatest {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/modindex"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
@@ -35,6 +36,7 @@ type env struct {
 	srv    *httptest.Server
 	file   string
 	logBuf *testutil.Buffer
+	index  *modindex.Index
 
 	mu   sync.Mutex
 	done []reqlog.Entry
@@ -80,7 +82,11 @@ func newEnv(t testing.TB, policySrc string, setup ...func(up *testproxy.Server))
 	copyDir(t, "../../vulndb/testdata/db", filepath.Join(dir, "vulndb"))
 	e := &env{up: up, cache: cache, file: filepath.Join(dir, "policy.toml"), logBuf: &testutil.Buffer{}}
 	e.write(t, policySrc)
-	e.enf, err = New(Options{File: e.file, Source: cache, Logger: slog.New(slog.NewTextHandler(e.logBuf, nil))})
+	// The module index is the test upstream's fake (index.golang.org
+	// cannot be reached from tests), in the format of the real one.
+	e.index = modindex.New(modindex.Options{URL: up.IndexURL(), Poll: time.Hour})
+	e.enf, err = New(Options{File: e.file, Source: cache, Logger: slog.New(slog.NewTextHandler(e.logBuf, nil)),
+		Index: e.index, IndexContext: t.Context(), FirstSeenFile: filepath.Join(dir, "first-seen.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
