@@ -175,6 +175,7 @@ func (p *Policy) Decide(ctx context.Context, facts Facts, id *auth.Identity, mod
 		}
 		if stricter(o, d) {
 			o.Alias, o.Unknown = tag, d.Unknown
+			o.Detail = strings.TrimSuffix("the commit of "+tag+"; "+o.Detail, "; ")
 			d = o
 		}
 	}
