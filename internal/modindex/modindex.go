@@ -259,7 +259,7 @@ func (x *Index) Lookup(ctx context.Context, path, version string, had time.Time)
 		select {
 		case <-ctx.Done():
 			return time.Time{}, false, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(min(time.Second, time.Until(deadline)+time.Millisecond)):
 		}
 	}
 }

@@ -1,0 +1,168 @@
+package modindex
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeIndex serves entries as index.golang.org does (JSON lines, oldest
+// first, since= inclusive, at most limit=); the real index cannot be
+// reached from tests.
+type fakeIndex struct {
+	mu      sync.Mutex
+	entries []entry
+	status  int
+	raw     string // served as is, if set
+	asked   []string
+}
+
+func (f *fakeIndex) add(path, version string, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries = append(f.entries, entry{path, version, t.UTC()})
+	sort.SliceStable(f.entries, func(i, j int) bool { return f.entries[i].Timestamp.Before(f.entries[j].Timestamp) })
+}
+
+func (f *fakeIndex) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, r.URL.RawQuery)
+	if f.status != 0 {
+		http.Error(w, "down", f.status)
+		return
+	}
+	if f.raw != "" {
+		w.Write([]byte(f.raw))
+		return
+	}
+	since, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("since"))
+	limit, lerr := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || lerr != nil {
+		http.Error(w, "bad query", 400)
+		return
+	}
+	n := 0
+	for _, e := range f.entries {
+		if e.Timestamp.Before(since) || n == limit {
+			continue
+		}
+		data, _ := json.Marshal(e)
+		w.Write(append(data, '\n'))
+		n++
+	}
+}
+
+func newTest(t *testing.T, f *fakeIndex, limit int) *Index {
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return New(Options{URL: srv.URL, Limit: limit, Wait: 50 * time.Millisecond})
+}
+
+func TestLookupPagesAndDates(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	f := &fakeIndex{}
+	for i := 0; i < 7; i++ {
+		f.add("example.com/m", "v1.0."+strconv.Itoa(i), now.Add(-time.Duration(7-i)*time.Hour))
+	}
+	f.add("example.com/m", "v1.0.3", now.Add(-time.Minute)) // listed again later: the first time counts
+	f.add("example.com/beat", "v0.0.1", now)                // read up to now
+	x := newTest(t, f, 2)
+	x.Start(t.Context(), 72*time.Hour)
+	got, before, err := x.Lookup(context.Background(), "example.com/m", "v1.0.3", now)
+	if err != nil || before || !got.Equal(now.Add(-4*time.Hour)) {
+		t.Errorf("v1.0.3: %v %v %v, want %v", got, before, err, now.Add(-4*time.Hour))
+	}
+	if len(f.asked) < 5 {
+		t.Errorf("read in %d pages of 2, want at least 5: %v", len(f.asked), f.asked)
+	}
+	// Not listed, and read past the moment the caller had it: older than the window.
+	got, before, err = x.Lookup(context.Background(), "example.com/old", "v1.0.0", now.Add(-time.Second))
+	if err != nil || !before || time.Since(got) < 72*time.Hour {
+		t.Errorf("old version: %v %v %v, want the window's start, 72h ago", got, before, err)
+	}
+	if x.Len() != 8 {
+		t.Errorf("holds %d versions, want 8", x.Len())
+	}
+}
+
+// An index that has not been read up to the moment asked about, or that
+// cannot be reached, cannot tell: never "old".
+func TestLookupCannotTell(t *testing.T) {
+	f := &fakeIndex{}
+	f.add("example.com/m", "v1.0.0", time.Now().Add(-time.Hour))
+	x := newTest(t, f, 10)
+	// The caller had the version just now; the index lists nothing newer.
+	if _, _, err := x.Lookup(context.Background(), "example.com/fresh", "v1.0.0", time.Now()); !errors.Is(err, ErrUnknown) {
+		t.Errorf("lagging index: %v, want ErrUnknown", err)
+	}
+	f.mu.Lock()
+	f.status = 503
+	f.mu.Unlock()
+	y := newTest(t, f, 10)
+	if _, _, err := y.Lookup(context.Background(), "example.com/m", "v1.0.0", time.Now().Add(-2*time.Hour)); !errors.Is(err, ErrUnknown) {
+		t.Errorf("index down: %v, want ErrUnknown", err)
+	}
+}
+
+func TestBadIndexRefused(t *testing.T) {
+	for _, raw := range []string{"not json\n", `{"Path":"","Version":"v1.0.0","Timestamp":"2026-01-01T00:00:00Z"}` + "\n", `{"Path":"a.b/c"}` + "\n"} {
+		x := newTest(t, &fakeIndex{raw: raw}, 10)
+		if err := x.Sync(context.Background()); err == nil {
+			t.Errorf("%q: accepted", raw)
+		}
+		if x.Len() != 0 {
+			t.Errorf("%q: kept %d versions", raw, x.Len())
+		}
+	}
+}
+
+// A whole page of one instant (since= is inclusive) does not loop forever.
+func TestFullPageOfOneInstant(t *testing.T) {
+	ts := time.Now().Add(-time.Hour)
+	f := &fakeIndex{}
+	for i := 0; i < 5; i++ {
+		f.add("example.com/m", "v1.0."+strconv.Itoa(i), ts)
+	}
+	x := newTest(t, f, 5)
+	x.Start(t.Context(), 2*time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- x.Sync(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Sync did not end")
+	}
+}
+
+// Entries an hour older than the window are forgotten, and the window's
+// start moves with them: memory stays bounded, and an older version then
+// counts from the new start (younger, never older, than it is).
+func TestPrune(t *testing.T) {
+	now := time.Now()
+	f := &fakeIndex{}
+	f.add("example.com/m", "v1.0.0", now.Add(-30*time.Minute))
+	f.add("example.com/m", "v1.1.0", now.Add(-10*time.Minute))
+	x := newTest(t, f, 10)
+	x.Start(t.Context(), time.Hour)
+	if err := x.Sync(context.Background()); err != nil || x.Len() != 2 {
+		t.Fatalf("%v, %d versions", err, x.Len())
+	}
+	x.mu.Lock()
+	x.pruneLocked(now.Add(105 * time.Minute)) // the cut: window and an hour before, 15 minutes ago
+	start := x.start
+	x.mu.Unlock()
+	if x.Len() != 1 || !start.Equal(now.Add(-15*time.Minute)) {
+		t.Errorf("after pruning: %d versions, start %v", x.Len(), start)
+	}
+}
