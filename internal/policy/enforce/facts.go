@@ -301,8 +301,10 @@ func (f *facts) commit(ctx context.Context, modPath, tag string) (commit, error)
 		return commit{}, err
 	}
 	c = commit{time: info.Time}
-	if info.Origin != nil {
-		c.hash = strings.ToLower(info.Origin.Hash)
+	// Git and Mercurial pseudo-versions carry the hash's first 12 digits;
+	// other systems (svn: a padded revision number) are matched by time.
+	if o := info.Origin; o != nil && (o.VCS == "git" || o.VCS == "hg" || o.VCS == "") {
+		c.hash = strings.ToLower(o.Hash)
 	}
 	f.mu.Lock()
 	if len(f.commits) >= maxTimes {
