@@ -57,6 +57,9 @@ type Index struct {
 	window  time.Duration        // of Start
 	first   map[string]time.Time // path@version → Timestamp
 	pruned  time.Time
+	failed  time.Time // of the last read that failed
+	lastErr error
+	gaveUp  time.Time // the last time Lookup waited in vain
 	runOnce sync.Once
 }
 
@@ -114,11 +117,28 @@ func (x *Index) Start(ctx context.Context, window time.Duration) {
 	})
 }
 
+// retryAfter is how long a failed read is not tried again: every lookup
+// does not knock on an index that is down.
+const retryAfter = 10 * time.Second
+
 // Sync reads the index from where it stopped up to its end; concurrent
 // calls share one read.
 func (x *Index) Sync(ctx context.Context) error {
+	x.mu.Lock()
+	if time.Since(x.failed) < retryAfter {
+		err := x.lastErr
+		x.mu.Unlock()
+		return err
+	}
+	x.mu.Unlock()
 	ch := x.read.DoChan("", func() (any, error) {
-		return nil, x.readAll(context.WithoutCancel(ctx))
+		err := x.readAll(context.WithoutCancel(ctx))
+		if err != nil {
+			x.mu.Lock()
+			x.failed, x.lastErr = time.Now(), err
+			x.mu.Unlock()
+		}
+		return nil, err
 	})
 	select {
 	case r := <-ch:
@@ -249,10 +269,7 @@ func (x *Index) Lookup(ctx context.Context, path, version string, had time.Time)
 		if serr != nil {
 			return time.Time{}, false, fmt.Errorf("%w: %v", ErrUnknown, serr)
 		}
-		if time.Now().After(deadline) {
-			x.mu.Lock()
-			through := x.through
-			x.mu.Unlock()
+		if through, done := x.stopWaiting(deadline); done {
 			return time.Time{}, false, fmt.Errorf("%w: %s is not listed, and the index is read only up to %s", ErrUnknown,
 				path+"@"+version, through.UTC().Format(time.RFC3339))
 		}
@@ -262,6 +279,22 @@ func (x *Index) Lookup(ctx context.Context, path, version string, had time.Time)
 		case <-time.After(min(time.Second, time.Until(deadline)+time.Millisecond)):
 		}
 	}
+}
+
+// stopWaiting reports whether Lookup should give up: past its deadline, or
+// another Lookup gave up a moment ago (the index lags: a list of many new
+// versions must not wait for each in turn).
+func (x *Index) stopWaiting(deadline time.Time) (through time.Time, stop bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if time.Since(x.gaveUp) < x.opts.Poll {
+		return x.through, true
+	}
+	if time.Now().After(deadline) {
+		x.gaveUp = time.Now()
+		return x.through, true
+	}
+	return time.Time{}, false
 }
 
 func (x *Index) lookup(path, version string, had time.Time) (time.Time, bool, bool) {

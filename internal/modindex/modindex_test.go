@@ -166,3 +166,35 @@ func TestPrune(t *testing.T) {
 		t.Errorf("after pruning: %d versions, start %v", x.Len(), start)
 	}
 }
+
+// Once a Lookup waited in vain, the next ones do not wait again, and a
+// failed read is not retried at once: a list of many new versions costs
+// one wait, and an index that is down one request, not one per version.
+func TestLaggingAndDownIndexCostOnce(t *testing.T) {
+	f := &fakeIndex{}
+	f.add("example.com/m", "v1.0.0", time.Now().Add(-time.Hour))
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	x := New(Options{URL: srv.URL, Wait: 300 * time.Millisecond})
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		if _, _, err := x.Lookup(context.Background(), "example.com/new", "v1.0."+strconv.Itoa(i), time.Now()); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("lagging index: %v", err)
+		}
+	}
+	if d := time.Since(start); d > 2*300*time.Millisecond {
+		t.Errorf("5 lookups on a lagging index took %v, want about one wait", d)
+	}
+	f.mu.Lock()
+	f.status, f.asked = 503, nil
+	f.mu.Unlock()
+	y := New(Options{URL: srv.URL})
+	for i := 0; i < 5; i++ {
+		if _, _, err := y.Lookup(context.Background(), "example.com/m", "v1.0.0", time.Now()); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("index down: %v", err)
+		}
+	}
+	if len(f.asked) != 1 {
+		t.Errorf("index down: asked %d times, want 1", len(f.asked))
+	}
+}

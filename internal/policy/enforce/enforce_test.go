@@ -785,3 +785,36 @@ func TestFirstSeenPersists(t *testing.T) {
 		}
 	}
 }
+
+// A private module is dated by gatehouse's first sight of the tag only:
+// neither the commit time nor a public index (which may list a version of
+// the same path published by someone else) counts.
+func TestMinAgePrivateUsesFirstSight(t *testing.T) {
+	e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"new releases wait 72h\"\n")
+	first := filepath.Join(t.TempDir(), "first-seen.json")
+	open := func() *Enforcer {
+		enf, err := New(Options{File: e.file, Source: e.cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Index: e.index, IndexContext: t.Context(), FirstSeenFile: first,
+			Private: func(p string) bool { return p == "example.com/lib" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enf
+	}
+	req := goproxy.Request{Module: "example.com/lib", Version: "v1.0.0", Kind: goproxy.KindInfo}
+	err := open().Admit(context.Background(), req)
+	var denied *DeniedError
+	if !errors.As(err, &denied) || !strings.Contains(denied.Decision.Detail, "min_age is 72h") {
+		t.Fatalf("private tag seen for the first time: %v", err)
+	}
+	// The same tag after a restart: still dated by that first sight.
+	err = open().Admit(context.Background(), req)
+	var again *DeniedError
+	if !errors.As(err, &again) || again.Decision.Detail[:30] != denied.Decision.Detail[:30] {
+		t.Errorf("after restart: %v, want the same first sight as %q", err, denied.Decision.Detail)
+	}
+	// A public module of the same age is dated by the index: old enough.
+	if err := open().Admit(context.Background(), goproxy.Request{Module: "example.com/hello", Version: "v1.0.0", Kind: goproxy.KindInfo}); err != nil {
+		t.Errorf("public module: %v", err)
+	}
+}
