@@ -258,7 +258,7 @@ func (e *Enforcer) Admit(ctx context.Context, req goproxy.Request) error {
 		e.log.Warn("policy: cannot decide", "module", req.Module, "version", req.Version, "err", err)
 		en.Decision, en.Reason = "error", "policy facts unavailable"
 		return &factError{http.StatusBadGateway, fmt.Sprintf(
-			"gatehouse policy: cannot check %s: the facts the policy needs (publish time or retractions) are unavailable from the upstream; try again later", req)}
+			"gatehouse policy: cannot check %s: the facts the policy needs (first appearance, retractions, tags of the same commit) are unavailable from the upstream; try again later", req)}
 	}
 	return e.apply(en, d, req.String())
 }
