@@ -127,10 +127,12 @@ func (e *Enforcer) reloadLocked() error {
 	return nil
 }
 
+// logLoaded logs that p is in force, and starts reading the module index
+// if p is the first policy with a min_age rule: no traffic to the index
+// otherwise.
 func (e *Enforcer) logLoaded(msg string, p *policy.Policy) {
 	attrs := []any{"file", p.File, "rules", len(p.Rules), "dry_run", p.DryRun}
 	if e.opts.Index != nil && p.MaxMinAge() > 0 {
-		// Read only when some rule needs it: no traffic to the index otherwise.
 		e.opts.Index.Start(e.opts.IndexContext, p.MaxMinAge()+time.Hour)
 		attrs = append(attrs, "module_index", e.opts.Index.URL())
 	}
