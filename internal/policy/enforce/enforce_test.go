@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/module"
+
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
@@ -665,7 +667,7 @@ reason = "compromised release"
 			up.Add(mod, "v1.0.0", f, tagTime)
 			up.Add(mod, "v1.1.0", f, tagTime.Add(time.Hour))
 			for _, pv := range []string{"v0.0.0-20200102030405-0123456789ab", "v0.9.1-0.20200102030405-0123456789ab",
-				"v1.0.1-0.20200102030405-0123456789ab", "v0.0.0-20200102040405-fedcba987654"} {
+				"v1.0.1-0.20200102030405-0123456789ab", "v0.0.0-20200102030405-0123456789AB", "v0.0.0-20200102040405-fedcba987654"} {
 				up.Add(mod, pv, f, tagTime)
 			}
 		}
@@ -674,9 +676,11 @@ reason = "compromised release"
 		up.Tamper("example.com/pv", "v1.1.0", "info", []byte(`{"Version":"v1.1.0","Time":"2020-01-02T04:04:05Z","Origin":{"VCS":"git","Hash":"fedcba9876543210fedcba9876543210fedcba98"}}`))
 	})
 	for _, mod := range []string{"example.com/pv", "example.com/nohash"} {
-		for _, pv := range []string{"v0.0.0-20200102030405-0123456789ab", "v0.9.1-0.20200102030405-0123456789ab", "v1.0.1-0.20200102030405-0123456789ab"} {
+		for _, pv := range []string{"v0.0.0-20200102030405-0123456789ab", "v0.9.1-0.20200102030405-0123456789ab",
+			"v1.0.1-0.20200102030405-0123456789ab", "v0.0.0-20200102030405-0123456789AB"} {
 			for _, kind := range []string{"info", "mod", "zip"} {
-				path := "/" + mod + "/@v/" + pv + "." + kind
+				esc, _ := module.EscapeVersion(pv) // upper case: !a!b
+				path := "/" + mod + "/@v/" + esc + "." + kind
 				status, body := e.get(t, path)
 				if status != 403 || !strings.Contains(body, `denied by rule "incident" (as v1.0.0, a tag of the same commit): compromised release`) {
 					t.Errorf("%s: %d %q", path, status, body)
