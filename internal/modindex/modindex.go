@@ -103,9 +103,16 @@ func (x *Index) Start(ctx context.Context, window time.Duration) {
 		go func() {
 			t := time.NewTicker(x.opts.Poll)
 			defer t.Stop()
+			began, caughtUp := time.Now(), false
 			for {
-				if err := x.Sync(ctx); err != nil && ctx.Err() == nil {
+				err := x.Sync(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil:
 					x.log.Warn("module index: read failed; versions it does not list yet are dated by first sight", "index", x.opts.URL, "err", err)
+				case err == nil && !caughtUp:
+					caughtUp = true
+					x.log.Info("module index: read up to now", "index", x.opts.URL, "window", window, "versions", x.Len(),
+						"duration", time.Since(began).Round(time.Millisecond))
 				}
 				select {
 				case <-ctx.Done():
@@ -262,7 +269,17 @@ func (x *Index) Lookup(ctx context.Context, path, version string, had time.Time)
 		if t, before, ok := x.lookup(path, version, had); ok {
 			return t, before, nil
 		}
-		serr := x.Sync(ctx)
+		// A long read (the whole window, at start) goes on in the
+		// background; this lookup waits for it only until its deadline.
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		serr := x.Sync(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return time.Time{}, false, ctx.Err()
+		}
+		if errors.Is(serr, context.DeadlineExceeded) {
+			serr = nil // still reading: the deadline check below ends the wait
+		}
 		if t, before, ok := x.lookup(path, version, had); ok {
 			return t, before, nil
 		}

@@ -21,6 +21,7 @@ type fakeIndex struct {
 	entries []entry
 	status  int
 	raw     string // served as is, if set
+	delay   time.Duration
 	asked   []string
 }
 
@@ -32,6 +33,10 @@ func (f *fakeIndex) add(path, version string, t time.Time) {
 }
 
 func (f *fakeIndex) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	time.Sleep(delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, r.URL.RawQuery)
@@ -196,5 +201,36 @@ func TestLaggingAndDownIndexCostOnce(t *testing.T) {
 	}
 	if len(f.asked) != 1 {
 		t.Errorf("index down: asked %d times, want 1", len(f.asked))
+	}
+}
+
+// A lookup during a long read (the whole window, at start) waits only its
+// own bound, not for the read to end; the read goes on.
+func TestLookupDoesNotWaitForLongRead(t *testing.T) {
+	f := &fakeIndex{delay: 100 * time.Millisecond}
+	for i := 0; i < 20; i++ {
+		f.add("example.com/m", "v1.0."+strconv.Itoa(i), time.Now().Add(-time.Duration(30-i)*time.Minute))
+	}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	x := New(Options{URL: srv.URL, Limit: 1, Wait: 200 * time.Millisecond})
+	x.Start(t.Context(), time.Hour)
+	start := time.Now()
+	if _, _, err := x.Lookup(context.Background(), "example.com/other", "v1.0.0", time.Now()); !errors.Is(err, ErrUnknown) {
+		t.Errorf("during the read: %v, want ErrUnknown", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("lookup took %v, want about its 200ms bound (the read takes 2s)", d)
+	}
+	// The read went on: the last version is listed in the end.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, _, ok := x.lookup("example.com/m", "v1.0.19", time.Time{}); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background read did not finish")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
