@@ -65,10 +65,16 @@ reason = "releases younger than 72h are held back"
 			"v0.0.0-20240506070809-" + bad[:12],   // no base tag
 			"v0.9.1-0.20240506070809-" + bad[:12], // after v0.9.0, an ancestor
 		} {
+			began := time.Now()
 			out, err := e.run(t, t.TempDir(), env, "mod", "download", "git.corp.test/pv@"+v)
+			t.Logf("go mod download git.corp.test/pv@%s refused in %v", v, time.Since(began).Round(time.Millisecond))
 			if err == nil || !strings.Contains(out, "403 Forbidden") ||
 				!strings.Contains(out, `gatehouse policy: git.corp.test/pv@`+v+` is denied by rule "incident" (as v1.0.0, a tag of the same commit): compromised release`) {
 				t.Errorf("go mod download git.corp.test/pv@%s: err %v\n%s", v, err, out)
+			}
+			// A lookup in the own checksum log would fetch it: the same 403.
+			if code, body := e.get(t, p.URL+"/sumdb/gatehouse/lookup/git.corp.test/pv@"+v); code != 403 || !strings.Contains(body, "as v1.0.0") {
+				t.Errorf("checksum log lookup of %s: %d %q", v, code, body)
 			}
 			dir := t.TempDir()
 			testutil.MustGo(t, dir, env, "mod", "init", "example.com/app")
