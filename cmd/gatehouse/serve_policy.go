@@ -43,6 +43,7 @@ func startPolicy(ctx context.Context, cfg *config.Serve, stateDir string, cache 
 	go func() {
 		defer signal.Stop(hup)
 		enf.Watch(ctx, hup, poll)
+		enf.Flush() // during the graceful shutdown: first-seen times written so far stay
 	}()
 	return enf, nil
 }

@@ -102,6 +102,10 @@ func New(opts Options) (*Enforcer, error) {
 	return e, nil
 }
 
+// Flush waits for the first-seen times recorded so far to be on disk (they
+// are written in the background); call it on shutdown.
+func (e *Enforcer) Flush() { e.facts.clock.seen.Flush() }
+
 // Policy returns the policy in force.
 func (e *Enforcer) Policy() *policy.Policy { return e.cur.Load() }
 

@@ -769,6 +769,7 @@ func TestFirstSeenPersists(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := openFirstSeen(file, quiet)
 	t1 := a.Record("git.corp.test/lib@v1.0.0")
+	a.Flush()
 	time.Sleep(5 * time.Millisecond)
 	b := openFirstSeen(file, quiet)
 	if got := b.Record("git.corp.test/lib@v1.0.0"); !got.Equal(t1) {
@@ -781,6 +782,7 @@ func TestFirstSeenPersists(t *testing.T) {
 		if got := c.Record("git.corp.test/lib@v1.0.0"); !got.After(t1) {
 			t.Errorf("after a file of %d bytes: %v, want a new time", len(bad), got)
 		}
+		c.Flush()
 		if _, err := os.Stat(file + ".bad"); err != nil {
 			t.Errorf("the bad file was not set aside: %v", err)
 		}
@@ -806,11 +808,13 @@ func TestMinAgePrivateUsesFirstSight(t *testing.T) {
 		return enf
 	}
 	req := goproxy.Request{Module: "example.com/lib", Version: "v1.0.0", Kind: goproxy.KindInfo}
-	err := open().Admit(context.Background(), req)
+	first1 := open()
+	err := first1.Admit(context.Background(), req)
 	var denied *DeniedError
 	if !errors.As(err, &denied) || !strings.Contains(denied.Decision.Detail, "min_age is 72h") {
 		t.Fatalf("private tag seen for the first time: %v", err)
 	}
+	first1.facts.clock.seen.Flush()
 	// The same tag after a restart: still dated by that first sight.
 	err = open().Admit(context.Background(), req)
 	var again *DeniedError
