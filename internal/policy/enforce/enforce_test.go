@@ -89,12 +89,13 @@ func newEnv(t testing.TB, policySrc string, setup ...func(up *testproxy.Server))
 	e.write(t, policySrc)
 	// The module index is the test upstream's fake (index.golang.org
 	// cannot be reached from tests), in the format of the real one.
-	e.index = modindex.New(modindex.Options{URL: up.IndexURL(), Poll: time.Hour})
+	e.index = modindex.New(modindex.Options{URL: up.IndexURL(), Poll: time.Hour, Logger: quiet})
 	e.enf, err = New(Options{File: e.file, Source: cache, Logger: slog.New(slog.NewTextHandler(e.logBuf, nil)),
 		Index: e.index, IndexContext: t.Context(), FirstSeenFile: filepath.Join(dir, "first-seen.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.enf.Flush) // before the temp dir goes: first-seen times are written in the background
 	s := server.New(server.Options{Cache: cache, Logger: quiet, Gates: []server.Gate{e.enf},
 		Middleware: []func(http.Handler) http.Handler{withGroups},
 		OnDone: func(en *reqlog.Entry) {
@@ -738,11 +739,12 @@ func TestMinAgeFallback(t *testing.T) {
 		e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"new releases wait 72h\"\n")
 		dir := t.TempDir()
 		enf, err := New(Options{File: e.file, Source: e.cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Index: modindex.New(modindex.Options{URL: down.URL, Wait: time.Millisecond}), IndexContext: t.Context(),
+			Index: modindex.New(modindex.Options{URL: down.URL, Wait: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), IndexContext: t.Context(),
 			FirstSeenFile: filepath.Join(dir, "first-seen.json"), CommitTimeFallback: tt.commitTime})
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(enf.Flush)
 		err = enf.Admit(context.Background(), goproxy.Request{Module: "example.com/lib", Version: "v1.0.0", Kind: goproxy.KindZip})
 		if got := statusOf(err); got != tt.want {
 			t.Errorf("commit_time fallback %v: %d (%v), want %d", tt.commitTime, got, err, tt.want)
@@ -805,6 +807,7 @@ func TestMinAgePrivateUsesFirstSight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(enf.Flush)
 		return enf
 	}
 	req := goproxy.Request{Module: "example.com/lib", Version: "v1.0.0", Kind: goproxy.KindInfo}
@@ -814,7 +817,7 @@ func TestMinAgePrivateUsesFirstSight(t *testing.T) {
 	if !errors.As(err, &denied) || !strings.Contains(denied.Decision.Detail, "min_age is 72h") {
 		t.Fatalf("private tag seen for the first time: %v", err)
 	}
-	first1.facts.clock.seen.Flush()
+	first1.Flush()
 	// The same tag after a restart: still dated by that first sight.
 	err = open().Admit(context.Background(), req)
 	var again *DeniedError

@@ -24,11 +24,12 @@ type firstSeen struct {
 	times   map[string]time.Time
 	dirty   bool
 	writing bool
-	wg      sync.WaitGroup
+	idle    sync.Cond // on mu: signalled when a write ends
 }
 
 func openFirstSeen(file string, log *slog.Logger) *firstSeen {
 	s := &firstSeen{file: file, log: log, times: map[string]time.Time{}}
+	s.idle.L = &s.mu
 	if file == "" {
 		return s
 	}
@@ -61,7 +62,6 @@ func (s *firstSeen) Record(key string) time.Time {
 	s.dirty = true
 	if s.file != "" && !s.writing {
 		s.writing = true
-		s.wg.Add(1)
 		go s.write()
 	}
 	return t
@@ -69,7 +69,6 @@ func (s *firstSeen) Record(key string) time.Time {
 
 // write saves the times until no new one came in meanwhile.
 func (s *firstSeen) write() {
-	defer s.wg.Done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.dirty {
@@ -85,7 +84,14 @@ func (s *firstSeen) write() {
 		}
 	}
 	s.writing = false
+	s.idle.Broadcast()
 }
 
 // Flush waits for the times recorded so far to be written.
-func (s *firstSeen) Flush() { s.wg.Wait() }
+func (s *firstSeen) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.writing {
+		s.idle.Wait()
+	}
+}
