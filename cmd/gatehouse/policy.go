@@ -244,6 +244,10 @@ func (f *explainFacts) Published(ctx context.Context, modPath, version string) (
 	return *f.published, nil
 }
 
+func (f *explainFacts) Aliases(ctx context.Context, modPath, pseudo string) ([]string, error) {
+	return nil, fmt.Errorf("%w offline (the server reads the tags' commits)", policy.ErrUnknown)
+}
+
 func (f *explainFacts) Retracted(ctx context.Context, modPath, version string) (bool, string, error) {
 	if !f.retracted.set {
 		return false, "", fmt.Errorf("%w offline (give --retracted=true or --retracted=false)", policy.ErrUnknown)

@@ -84,6 +84,8 @@ func TestPolicyExplain(t *testing.T) {
 			[]string{"DENY", "cool-down", "min_age is 72h"}},
 		{"published given", nil, []string{"--policy", file, "--published", "2020-01-01T00:00:00Z", "example.com/m@v1.0.0"}, 0,
 			[]string{"ALLOW", "none matched"}},
+		{"pseudo-version's tags unknown offline", nil, []string{"--policy", file, "--age", "1000h", "example.com/m@v0.0.0-20200101000000-0123456789ab"}, 0,
+			[]string{"ALLOW", "not evaluated offline", "tagged versions of the same commit as v0.0.0-20200101000000-0123456789ab", "the server reads the tags' commits"}},
 		{"policy from env", map[string]string{"GATEHOUSE_POLICY": file}, []string{"--group", "team-b", "corp.example/team-a@v1.0.0"}, 1,
 			[]string{"DENY"}},
 	}

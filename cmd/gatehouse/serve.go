@@ -204,7 +204,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 	// One name per private repository: lib.git.git is refused as not found.
 	gates = append(gates, spelling.Gate{Private: priv.isPrivate})
 	if cfg.Policy != "" {
-		enf, err := startPolicy(ctx, string(cfg.Policy), time.Duration(cfg.PolicyPoll), cache, log)
+		enf, err := startPolicy(ctx, cfg, stateDir, cache, client, log)
 		if err != nil {
 			return nil, &config.Error{Key: "policy", Err: err}
 		}

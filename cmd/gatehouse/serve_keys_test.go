@@ -31,6 +31,8 @@ var badServeValues = map[string][]string{
 	"write-timeout":                 {"never", "-5s"},
 	"policy":                        {"@missing", "@garbage"},
 	"policy-poll":                   {"soon", "-1s"},
+	"module-index":                  {"", "ftp://x", "file:///tmp/index", "index.golang.org"},
+	"min-age-fallback":              {"", "now", "commit-time"},
 	"metrics-listen":                {"nope", "127.0.0.1:99999", "127.0.0.1:http-nope"},
 	"private":                       {"/abs"},
 	"private-hosts":                 {"nodot", "a.example:x"},

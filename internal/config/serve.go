@@ -32,6 +32,8 @@ type Serve struct {
 	WriteTimeout    Duration `toml:"write_timeout"`
 	Policy          String   `toml:"policy"`
 	PolicyPoll      Duration `toml:"policy_poll"`
+	ModuleIndex     String   `toml:"module_index"`
+	MinAgeFallback  String   `toml:"min_age_fallback"`
 	MetricsListen   String   `toml:"metrics_listen"`
 
 	Private // private modules and the own checksum log: private.go
@@ -56,6 +58,8 @@ func DefaultServe() *Serve {
 		ShutdownTimeout: Duration(30 * time.Second),
 		WriteTimeout:    Duration(time.Minute),
 		PolicyPoll:      Duration(5 * time.Second),
+		ModuleIndex:     "https://index.golang.org/index",
+		MinAgeFallback:  "first_seen",
 		Private:         DefaultPrivate(),
 		Access:          defaultAccess(),
 	}
@@ -79,6 +83,8 @@ func (c *Serve) Keys() []Key {
 		{Name: "write-timeout", Value: &c.WriteTimeout, Usage: "how long (`duration`) a client may take to read each MiB of an answer before its connection is closed; 0: no limit"},
 		{Name: "policy", Value: &c.Policy, Usage: "supply-chain policy `file` (TOML, see docs/policy.md); reloaded on SIGHUP and when it changes"},
 		{Name: "policy-poll", Value: &c.PolicyPoll, Usage: "how often (`duration`) to check the policy file for changes; 0: only on SIGHUP"},
+		{Name: "module-index", Value: &c.ModuleIndex, Usage: "`URL` of the module index that dates public versions for min_age (index.golang.org format), or off; see docs/policy.md"},
+		{Name: "min-age-fallback", Value: &c.MinAgeFallback, Usage: "clock of min_age where no index dates a version: first_seen (when gatehouse first saw it) or commit_time (the .info Time, which the author chooses)"},
 		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off); see docs/deployment.md"},
 	}, append(c.privateKeys(), c.Access.keys()...)...)
 }
@@ -120,6 +126,14 @@ func (c *Serve) Validate() error {
 	}
 	if c.MaxZipSize < 1 || c.MaxZipSize > MaxZipSizeLimit {
 		return bad("max-zip-size", "%d is outside 1..%d", c.MaxZipSize, MaxZipSizeLimit)
+	}
+	if c.ModuleIndex != "off" {
+		if err := checkHTTPURL(string(c.ModuleIndex)); err != nil || strings.HasPrefix(string(c.ModuleIndex), "file:") {
+			return bad("module-index", "%q is neither an http(s) URL nor off", c.ModuleIndex)
+		}
+	}
+	if c.MinAgeFallback != "first_seen" && c.MinAgeFallback != "commit_time" {
+		return bad("min-age-fallback", "%q is neither first_seen nor commit_time", c.MinAgeFallback)
 	}
 	if err := checkOptionalListen("metrics-listen", c.MetricsListen); err != nil {
 		return err

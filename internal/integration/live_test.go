@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
@@ -58,5 +59,39 @@ func main() {
 	}
 	if strings.Contains(logs, "level=ERROR") {
 		t.Errorf("errors in gatehouse's log:\n%s", logs)
+	}
+}
+
+// TestLiveModuleIndex runs a 72h cool-down against the real index.golang.org
+// (the default module_index): a release of 2024 is not in the index's last
+// 73 hours, so it is old enough and served. Hermetic tests use the test
+// upstream's fake index; this one needs the internet: GATEHOUSE_LIVE=1.
+func TestLiveModuleIndex(t *testing.T) {
+	if os.Getenv("GATEHOUSE_LIVE") != "1" {
+		t.Skip("set GATEHOUSE_LIVE=1 to run the live test against index.golang.org")
+	}
+	p := startServe(t, "", "--policy", writePolicyFile(t, `
+[[rule]]
+name = "cool-down"
+min_age = "72h"
+action = "deny"
+reason = "releases younger than 72h are held back"
+`))
+	// Reading the last 73 hours of the index takes a while; until then an
+	// unlisted version is dated by first sight (refused as too new).
+	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(p.Logs(), "module index: read up to now"); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the module index was not read within 5 minutes:\n%s", p.Logs())
+		}
+	}
+	env := testutil.GoEnv(t, "GOPROXY="+p.URL, "GOSUMDB=sum.golang.org")
+	if out, err := testutil.Go(t, t.TempDir(), env, "mod", "download", "-json", "golang.org/x/sync@v0.10.0"); err != nil {
+		t.Fatalf("an old release under a cool-down: %v\n%s", err, out)
+	}
+	if !p.LogsContain("module_index=https://index.golang.org/index") {
+		t.Errorf("the module index was not used:\n%s", p.Logs())
+	}
+	if strings.Contains(p.Logs(), "module index: read failed") {
+		t.Errorf("reading the index failed:\n%s", p.Logs())
 	}
 }

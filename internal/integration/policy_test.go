@@ -108,6 +108,25 @@ reason = "releases younger than 72h are held back"
 			wantOut: []string{`denied by rule "cool-down": releases younger than 72h are held back`, "min_age is 72h"},
 		},
 		{
+			// Backdated by its author to 2020, first had by the mirror an
+			// hour ago: the index's time counts, not the commit's.
+			name:   "backdated",
+			module: "example.com/lib",
+			setup: func(up *testproxy.Server) {
+				up.Add("example.com/lib", "v1.4.0", map[string]string{"go.mod": "module example.com/lib\n\ngo 1.21\n", "lib.go": "package lib\n"}, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+				up.SetIndexTime("example.com/lib", "v1.4.0", time.Now().Add(-time.Hour))
+			},
+			policy: `
+[[rule]]
+name = "cool-down"
+min_age = "72h"
+action = "deny"
+reason = "releases younger than 72h are held back"
+`,
+			wantLatest: "v1.3.0", denied: "v1.4.0",
+			wantOut: []string{`denied by rule "cool-down": releases younger than 72h are held back`, "min_age is 72h"},
+		},
+		{
 			name:   "retraction",
 			module: "example.com/retracted",
 			policy: `
@@ -142,7 +161,9 @@ reason = "known vulnerability"
 			if tt.setup != nil {
 				tt.setup(up)
 			}
-			p := serveTestUpstream(t, up, "--policy", writePolicyFile(t, tt.policy))
+			// The module index is the test upstream's fake: index.golang.org
+			// cannot be reached from tests.
+			p := serveTestUpstream(t, up, "--policy", writePolicyFile(t, tt.policy), "--module-index", up.IndexURL())
 			env := goEnv(t, p, up)
 			got, out, err := goGet(t, env, tt.module+"@latest")
 			if err != nil || got != tt.wantLatest {

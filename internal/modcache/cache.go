@@ -414,7 +414,18 @@ func (c *Cache) storedVersions(ctx context.Context, modPath string) ([]string, e
 // Info is the decoded .info of a version.
 type Info struct {
 	Version string
-	Time    time.Time
+	Time    time.Time // the commit time: chosen by the author
+	// Origin is where the version came from, when the source says (the
+	// go command and proxy.golang.org write it; older .info files lack it).
+	Origin *Origin `json:",omitempty"`
+}
+
+// Origin identifies a version's commit: the same hash is the same content
+// under another name (a tag and a pseudo-version of one commit).
+type Origin struct {
+	VCS  string `json:",omitempty"`
+	Hash string `json:",omitempty"` // full commit hash
+	Ref  string `json:",omitempty"` // refs/tags/v1.0.0, when a tag
 }
 
 func parseInfo(data []byte, want string) (*Info, error) {

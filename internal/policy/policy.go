@@ -60,11 +60,17 @@ type Rule struct {
 // Facts supplies what a decision may need beyond the policy file. A Facts
 // that cannot know something (offline) returns an error wrapping ErrUnknown.
 type Facts interface {
-	// Published returns the time of the version's .info.
+	// Published returns when the version first appeared: a time its
+	// author cannot choose (see docs/policy.md for the clocks).
 	Published(ctx context.Context, modPath, version string) (time.Time, error)
 	// Retracted reports whether the module's latest go.mod retracts
 	// version, and the rationale it gives.
 	Retracted(ctx context.Context, modPath, version string) (bool, string, error)
+	// Aliases returns the tagged versions of modPath that may be the same
+	// commit as the pseudo-version pseudo: the same content under another
+	// name. When in doubt it must list the tag (a false alias only makes
+	// the pseudo-version as strict as the tag).
+	Aliases(ctx context.Context, modPath, pseudo string) ([]string, error)
 }
 
 // ErrUnknown marks a fact that cannot be known where the decision is made.
@@ -81,10 +87,22 @@ type Decision struct {
 	// Spelling is the other spelling of the module path that the deciding
 	// rule matched (github.com/x/y for github.com/X/Y.git); "": as asked.
 	Spelling string
+	// Alias is the tagged version the deciding rule matched when the
+	// version asked for is a pseudo-version of the same commit; "": as asked.
+	Alias string
 
 	// Unknown lists the conditions that could not be evaluated (offline
 	// explain); the rules that needed them were treated as not matching.
 	Unknown []string
+}
+
+// MaxMinAge is the longest min_age of the rules (0: none has one).
+func (p *Policy) MaxMinAge() time.Duration {
+	var d time.Duration
+	for _, r := range p.Rules {
+		d = max(d, r.MinAge)
+	}
+	return d
 }
 
 // Enforced reports whether the decision refuses the version.
@@ -121,7 +139,51 @@ func (d Decision) Text() string {
 // decided too, with the facts of modPath; a deny by a rule that names such
 // a spelling wins over the decision for modPath as asked, so that asking
 // for github.com/X/Y.git does not dodge a rule for github.com/x/y.
+//
+// A pseudo-version is also decided as each tagged version of the same
+// commit (Facts.Aliases), and the strictest decision wins: asking for
+// v0.0.0-<time>-<hash> of the commit tagged v1.0.0 does not dodge a rule
+// that denies v1.0.0.
 func (p *Policy) Decide(ctx context.Context, facts Facts, id *auth.Identity, modPath, version string) (Decision, error) {
+	d, err := p.decideSpellings(ctx, facts, id, modPath, version)
+	if err != nil || !module.IsPseudoVersion(version) || d.Enforced() {
+		return d, err
+	}
+	if _, ok := p.DecideModule(id, modPath); ok {
+		return d, nil // no rule looks at the version: every name of a commit is decided alike
+	}
+	tags, err := facts.Aliases(ctx, modPath, version)
+	if errors.Is(err, ErrUnknown) {
+		d.Unknown = append(d.Unknown, fmt.Sprintf("tagged versions of the same commit as %s: %v", version, err))
+		return d, nil
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("tagged versions of the same commit: %w", err)
+	}
+	for _, tag := range tags {
+		if module.IsPseudoVersion(tag) {
+			continue // only tags: a pseudo-version's aliases are tags, not each other
+		}
+		o, err := p.decideSpellings(ctx, facts, id, modPath, tag)
+		if err != nil {
+			return Decision{}, err
+		}
+		for _, u := range o.Unknown {
+			if !slices.Contains(d.Unknown, u) {
+				d.Unknown = append(d.Unknown, u)
+			}
+		}
+		if stricter(o, d) {
+			o.Alias, o.Unknown = tag, d.Unknown
+			o.Detail = strings.TrimSuffix("the commit of "+tag+"; "+o.Detail, "; ")
+			d = o
+		}
+	}
+	return d, nil
+}
+
+// decideSpellings is Decide without the aliases of a pseudo-version.
+func (p *Policy) decideSpellings(ctx context.Context, facts Facts, id *auth.Identity, modPath, version string) (Decision, error) {
 	d, _, err := p.decide(ctx, facts, id, modPath, version)
 	if err != nil {
 		return Decision{}, err
@@ -186,6 +248,10 @@ func (f pinnedFacts) Published(ctx context.Context, _, version string) (time.Tim
 
 func (f pinnedFacts) Retracted(ctx context.Context, _, version string) (bool, string, error) {
 	return f.Facts.Retracted(ctx, f.modPath, version)
+}
+
+func (f pinnedFacts) Aliases(ctx context.Context, _, pseudo string) ([]string, error) {
+	return f.Facts.Aliases(ctx, f.modPath, pseudo)
 }
 
 // DecideModule decides for a whole module (its version list and @latest)

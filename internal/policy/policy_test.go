@@ -15,8 +15,17 @@ import (
 // mapFacts answers from maps; a missing entry is unknown.
 type mapFacts struct {
 	published map[string]time.Time
-	retracted map[string]string // version → rationale
+	retracted map[string]string   // version → rationale
+	aliases   map[string][]string // path@pseudo → tags of its commit
 	asked     []string
+}
+
+func (f *mapFacts) Aliases(ctx context.Context, mod, v string) ([]string, error) {
+	f.asked = append(f.asked, "aliases "+mod+"@"+v)
+	if f.aliases == nil {
+		return nil, fmt.Errorf("%w: no aliases", ErrUnknown)
+	}
+	return f.aliases[mod+"@"+v], nil
 }
 
 func (f *mapFacts) Published(ctx context.Context, mod, v string) (time.Time, error) {
@@ -514,5 +523,85 @@ action = "allow"
 		if ok != tt.decided || ok && (d.Action() != tt.want || d.Spelling != tt.spelling) {
 			t.Errorf("DecideModule(%s): %v %s as %q, want %v %s as %q", tt.mod, ok, d.Action(), d.Spelling, tt.decided, tt.want, tt.spelling)
 		}
+	}
+}
+
+// A pseudo-version of a denied tag's commit is denied as the tag: the same
+// content under another name. Every pseudo-version form counts.
+func TestDecidePseudoVersionOfDeniedTag(t *testing.T) {
+	p := mustParse(t, `
+[[rule]]
+name = "incident"
+module_versions = ["example.com/lib@v1.0.0"]
+action = "deny"
+reason = "compromised release"
+[[rule]]
+name = "pseudo-ok"
+pseudo = true
+action = "allow"
+`)
+	const (
+		v0   = "v0.0.0-20200101000000-0123456789ab" // no base tag
+		post = "v0.9.1-0.20200101000000-0123456789ab"
+		pre  = "v1.0.0-rc.1.0.20200101000000-0123456789ab"
+		inc  = "v2.0.1-0.20200101000000-0123456789ab+incompatible"
+	)
+	aliases := map[string][]string{}
+	for _, v := range []string{v0, post, pre, inc} {
+		aliases["example.com/lib@"+v] = []string{"v1.0.0"}
+	}
+	f := &mapFacts{aliases: aliases}
+	for _, v := range []string{v0, post, pre, inc} {
+		d, err := p.Decide(context.Background(), f, nil, "example.com/lib", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allow || d.Rule != "incident" || d.Alias != "v1.0.0" {
+			t.Errorf("%s: %+v, want denied by incident as v1.0.0", v, d)
+		}
+	}
+	// The other spelling of the module path too.
+	if d, _ := p.Decide(context.Background(), &mapFacts{aliases: map[string][]string{"example.com/Lib.git@" + v0: {"v1.0.0"}}}, nil, "example.com/Lib.git", v0); d.Allow {
+		t.Errorf("other spelling: %+v", d)
+	}
+	// A vulnerable tag: GO-2099-0001 affects example.com/lib v1.2.0, and
+	// v1.1.1-0.… sorts outside every range of the fixture database.
+	pv := mustParse(t, `
+vuln_db = "vulndb"
+[[rule]]
+name = "vulns"
+vulnerable = true
+action = "deny"
+reason = "known vulnerability"
+`)
+	const vulnPseudo = "v1.1.1-0.20210101000000-abcdefabcdef"
+	f.aliases["example.com/lib@"+vulnPseudo] = []string{"v1.2.0"}
+	if d, _ := pv.Decide(context.Background(), f, nil, "example.com/lib", vulnPseudo); d.Allow || d.Rule != "vulns" || d.Alias != "v1.2.0" || !strings.Contains(d.Detail, "GO-2099-0001") {
+		t.Errorf("pseudo-version of a vulnerable tag: %+v", d)
+	}
+	// A pseudo-version of a commit no denied tag names is allowed.
+	f.aliases["example.com/lib@"+vulnPseudo] = []string{"v1.1.0"}
+	if d, _ := pv.Decide(context.Background(), f, nil, "example.com/lib", vulnPseudo); !d.Allow {
+		t.Errorf("pseudo-version of an allowed tag: %+v", d)
+	}
+	// Offline (aliases unknown) the decision says what it could not check.
+	d, _ := p.Decide(context.Background(), &mapFacts{}, nil, "example.com/lib", v0)
+	if len(d.Unknown) == 0 || !strings.Contains(d.Unknown[0], "same commit") {
+		t.Errorf("offline: %+v", d)
+	}
+}
+
+// A policy that does not look at versions never asks for aliases.
+func TestDecidePseudoVersionNoAliasLookup(t *testing.T) {
+	p := mustParse(t, `
+[[rule]]
+name = "corp"
+modules = ["corp.example"]
+action = "deny"
+reason = "no"
+`)
+	f := &mapFacts{}
+	if d, _ := p.Decide(context.Background(), f, nil, "example.com/lib", "v0.0.0-20200101000000-0123456789ab"); !d.Allow || len(f.asked) != 0 {
+		t.Errorf("%+v, asked %v", d, f.asked)
 	}
 }

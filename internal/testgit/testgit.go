@@ -218,10 +218,32 @@ func (s *Server) CreateRepo(t testing.TB, name string) *Repo {
 // Commit writes files, commits them and pushes main.
 func (r *Repo) Commit(t testing.TB, files map[string]string) {
 	t.Helper()
+	r.CommitAt(t, files, time.Time{})
+}
+
+// CommitAt is Commit with author and committer dates set to when (zero:
+// now), as an author backdating a commit does.
+func (r *Repo) CommitAt(t testing.TB, files map[string]string, when time.Time) {
+	t.Helper()
 	testutil.WriteFiles(t, r.work, files)
 	r.git(t, r.work, "add", "-A")
-	r.git(t, r.work, "commit", "-q", "-m", "change")
+	var env []string
+	if !when.IsZero() {
+		d := when.Format(time.RFC3339)
+		env = []string{"GIT_AUTHOR_DATE=" + d, "GIT_COMMITTER_DATE=" + d}
+	}
+	r.gitEnv(t, r.work, env, "commit", "-q", "-m", "change")
 	r.git(t, r.work, "push", "-q", "origin", "main")
+}
+
+// Head returns the full hash of the last commit.
+func (r *Repo) Head(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command(r.s.git, "-C", r.work, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // Tag points tag at the current commit on the server, moving it if it exists.
@@ -233,10 +255,15 @@ func (r *Repo) Tag(t testing.TB, tag string) {
 
 func (r *Repo) git(t testing.TB, dir string, args ...string) {
 	t.Helper()
+	r.gitEnv(t, dir, nil, args...)
+}
+
+func (r *Repo) gitEnv(t testing.TB, dir string, env []string, args ...string) {
+	t.Helper()
 	cmd := exec.Command(r.s.git, args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.work, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com"}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.work, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com"}, env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,8 @@ type Server struct {
 	tampered map[string][]byte              // "path@version.kind" → served instead
 	status   int                            // if non-zero, every request gets it
 	delay    time.Duration
-	counts   map[string]int // URL path → requests
+	counts   map[string]int       // URL path → requests
+	indexed  map[string]time.Time // "path@version" → when the mirror first had it
 }
 
 // Version is one module version's artifacts.
@@ -73,7 +75,7 @@ func New(t testing.TB) *Server {
 // (a fork, or a rollback).
 func NewWithKey(t testing.TB, skey, vkey string) *Server {
 	t.Helper()
-	s := &Server{mods: map[string]map[string]*Version{}, tampered: map[string][]byte{}, counts: map[string]int{}}
+	s := &Server{mods: map[string]map[string]*Version{}, tampered: map[string][]byte{}, counts: map[string]int{}, indexed: map[string]time.Time{}}
 	names, err := fixtures.ReadDir("testdata/mod")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +107,54 @@ func (s *Server) SumDBURL() string { return s.URL + "/sumdb/" + SumDBName }
 // Close stops the server now (it also stops at test cleanup).
 func (s *Server) Close() { s.server.Close() }
 
+// IndexURL is the module index, in the format of index.golang.org (the
+// real one cannot be reached from tests): every version with the time the
+// mirror first had it, tm of Add unless SetIndexTime says otherwise.
+func (s *Server) IndexURL() string { return s.URL + "/index" }
+
+// SetIndexTime makes the index list path@version as first had at tm, as
+// for a commit backdated by its author: its .info keeps the commit time.
+func (s *Server) SetIndexTime(modPath, version string, tm time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.indexed[modPath+"@"+version] = tm
+}
+
+// serveIndex answers ?since=&limit= as index.golang.org does: JSON lines,
+// oldest first, from since on (inclusive).
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
+	since, _ := time.Parse(time.RFC3339Nano, r.URL.Query().Get("since"))
+	limit := 2000
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n < limit {
+		limit = n
+	}
+	type entry struct {
+		Path, Version string
+		Timestamp     time.Time
+	}
+	var list []entry
+	s.mu.Lock()
+	for k, tm := range s.indexed {
+		if !tm.Before(since) {
+			mod, v, _ := strings.Cut(k, "@")
+			list = append(list, entry{mod, v, tm.UTC()})
+		}
+	}
+	s.mu.Unlock()
+	// The real index lists new versions every second; a heartbeat at the
+	// current time stands for them, so the index is always read up to now.
+	list = append(list, entry{"example.com/heartbeat", "v0.0.0-" + time.Now().UTC().Format("20060102150405") + "-000000000000", time.Now().UTC()})
+	sort.Slice(list, func(i, j int) bool { return list[i].Timestamp.Before(list[j].Timestamp) })
+	w.Header().Set("Content-Type", "application/json")
+	for i, e := range list {
+		if i == limit {
+			break
+		}
+		line, _ := json.Marshal(e)
+		w.Write(append(line, '\n'))
+	}
+}
+
 // Add adds a module version built from files (name → content, relative to
 // the module root; "go.mod" is required) published at time tm. The checksum
 // database vouches for it like for the fixtures.
@@ -123,6 +173,11 @@ func (s *Server) Add(modPath, version string, files map[string]string, tm time.T
 		s.mods[modPath] = map[string]*Version{}
 	}
 	s.mods[modPath][version] = &Version{Info: info, Mod: []byte(files["go.mod"]), Zip: zipData}
+	// An honest author: committed, then published at once.
+	s.indexed[modPath+"@"+version] = tm
+	if now := time.Now(); tm.After(now) {
+		s.indexed[modPath+"@"+version] = now
+	}
 	return nil
 }
 
@@ -211,6 +266,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = rest
 		s.sumdb.ServeHTTP(w, r2)
+		return
+	}
+	if r.URL.Path == "/index" {
+		s.serveIndex(w, r)
 		return
 	}
 	s.serveProxy(w, r)

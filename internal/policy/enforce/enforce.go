@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/modindex"
 	"github.com/gatehouse-dev/gatehouse/internal/policy"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
@@ -37,6 +38,19 @@ type Options struct {
 	Concurrency int
 	// RetractTTL is how long a module's retractions are kept (default 1m).
 	RetractTTL time.Duration
+
+	// The clock of min_age (docs/policy.md): Index dates public versions
+	// (nil: no index); FirstSeenFile keeps when gatehouse first saw each
+	// version across restarts ("": in memory only); Private tells private
+	// module paths, which only first sight dates (nil: none is private);
+	// CommitTimeFallback dates what the index cannot by the .info Time,
+	// which the author chooses, rather than by first sight.
+	Index              *modindex.Index
+	FirstSeenFile      string
+	Private            func(modPath string) bool
+	CommitTimeFallback bool
+	// IndexContext bounds the index's background reading (nil: forever).
+	IndexContext context.Context
 }
 
 // Enforcer is a server.Gate for a policy file.
@@ -61,7 +75,19 @@ func New(opts Options) (*Enforcer, error) {
 	if opts.RetractTTL <= 0 {
 		opts.RetractTTL = time.Minute
 	}
-	e := &Enforcer{opts: opts, log: opts.Logger, facts: newFacts(opts.Source, opts.RetractTTL)}
+	if opts.Private == nil {
+		opts.Private = func(string) bool { return false }
+	}
+	if opts.IndexContext == nil {
+		opts.IndexContext = context.Background()
+	}
+	if opts.FirstSeenFile != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.FirstSeenFile), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	c := clock{index: opts.Index, seen: openFirstSeen(opts.FirstSeenFile, opts.Logger), private: opts.Private, commitTime: opts.CommitTimeFallback}
+	e := &Enforcer{opts: opts, log: opts.Logger, facts: newFacts(opts.Source, opts.RetractTTL, opts.Concurrency, c, opts.Logger)}
 	fp := e.fingerprint(nil)
 	p, err := policy.Load(opts.File)
 	if err != nil {
@@ -75,6 +101,10 @@ func New(opts Options) (*Enforcer, error) {
 	e.logLoaded("policy loaded", p)
 	return e, nil
 }
+
+// Flush waits for the first-seen times recorded so far to be on disk (they
+// are written in the background); call it on shutdown.
+func (e *Enforcer) Flush() { e.facts.clock.seen.Flush() }
 
 // Policy returns the policy in force.
 func (e *Enforcer) Policy() *policy.Policy { return e.cur.Load() }
@@ -101,8 +131,15 @@ func (e *Enforcer) reloadLocked() error {
 	return nil
 }
 
+// logLoaded logs that p is in force, and starts reading the module index
+// if p is the first policy with a min_age rule: no traffic to the index
+// otherwise.
 func (e *Enforcer) logLoaded(msg string, p *policy.Policy) {
 	attrs := []any{"file", p.File, "rules", len(p.Rules), "dry_run", p.DryRun}
+	if e.opts.Index != nil && p.MaxMinAge() > 0 {
+		e.opts.Index.Start(e.opts.IndexContext, p.MaxMinAge()+time.Hour)
+		attrs = append(attrs, "module_index", e.opts.Index.URL())
+	}
 	if p.Vulns != nil {
 		attrs = append(attrs, "vuln_db", p.VulnDBDir, "vulns", p.Vulns.Len())
 	}
@@ -162,7 +199,12 @@ type DeniedError struct {
 func (e *DeniedError) Error() string {
 	d := e.Decision
 	as := ""
-	if d.Spelling != "" {
+	switch {
+	case d.Spelling != "" && d.Alias != "":
+		as = " (as " + d.Spelling + "@" + d.Alias + ", a tag of the same commit)"
+	case d.Alias != "":
+		as = " (as " + d.Alias + ", a tag of the same commit)"
+	case d.Spelling != "":
 		as = " (as " + d.Spelling + ")"
 	}
 	lines := []string{fmt.Sprintf("gatehouse policy: %s is denied by rule %q%s: %s", e.Target, d.Rule, as, d.Reason)}
@@ -222,7 +264,7 @@ func (e *Enforcer) Admit(ctx context.Context, req goproxy.Request) error {
 		e.log.Warn("policy: cannot decide", "module", req.Module, "version", req.Version, "err", err)
 		en.Decision, en.Reason = "error", "policy facts unavailable"
 		return &factError{http.StatusBadGateway, fmt.Sprintf(
-			"gatehouse policy: cannot check %s: the facts the policy needs (publish time or retractions) are unavailable from the upstream; try again later", req)}
+			"gatehouse policy: cannot check %s: the facts the policy needs (first appearance, retractions, tags of the same commit) are unavailable from the upstream; try again later", req)}
 	}
 	return e.apply(en, d, req.String())
 }

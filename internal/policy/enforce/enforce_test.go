@@ -2,6 +2,8 @@ package enforce
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/module"
+
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/modindex"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
@@ -35,6 +41,7 @@ type env struct {
 	srv    *httptest.Server
 	file   string
 	logBuf *testutil.Buffer
+	index  *modindex.Index
 
 	mu   sync.Mutex
 	done []reqlog.Entry
@@ -80,10 +87,15 @@ func newEnv(t testing.TB, policySrc string, setup ...func(up *testproxy.Server))
 	copyDir(t, "../../vulndb/testdata/db", filepath.Join(dir, "vulndb"))
 	e := &env{up: up, cache: cache, file: filepath.Join(dir, "policy.toml"), logBuf: &testutil.Buffer{}}
 	e.write(t, policySrc)
-	e.enf, err = New(Options{File: e.file, Source: cache, Logger: slog.New(slog.NewTextHandler(e.logBuf, nil))})
+	// The module index is the test upstream's fake (index.golang.org
+	// cannot be reached from tests), in the format of the real one.
+	e.index = modindex.New(modindex.Options{URL: up.IndexURL(), Poll: time.Hour, Logger: quiet})
+	e.enf, err = New(Options{File: e.file, Source: cache, Logger: slog.New(slog.NewTextHandler(e.logBuf, nil)),
+		Index: e.index, IndexContext: t.Context(), FirstSeenFile: filepath.Join(dir, "first-seen.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.enf.Flush) // before the temp dir goes: first-seen times are written in the background
 	s := server.New(server.Options{Cache: cache, Logger: quiet, Gates: []server.Gate{e.enf},
 		Middleware: []func(http.Handler) http.Handler{withGroups},
 		OnDone: func(en *reqlog.Entry) {
@@ -635,5 +647,185 @@ reason = "not this one"
 	}
 	if _, list := e.get(t, "/example.com/tool/@v/list"); list != "v1.2.0\nv1.3.0\n" {
 		t.Errorf("tool list = %q", list)
+	}
+}
+
+// A pseudo-version of the commit of a denied tag is refused like the tag,
+// whether the tag's .info names its commit (Origin.Hash) or only its time;
+// a pseudo-version of another commit is not.
+func TestPseudoVersionOfDeniedTag(t *testing.T) {
+	const hash = "0123456789abcdef0123456789abcdef01234567"
+	tagTime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	e := newEnv(t, `
+[[rule]]
+name = "incident"
+module_versions = ["example.com/pv@v1.0.0", "example.com/nohash@v1.0.0"]
+action = "deny"
+reason = "compromised release"
+`, func(up *testproxy.Server) {
+		for _, mod := range []string{"example.com/pv", "example.com/nohash"} {
+			f := map[string]string{"go.mod": "module " + mod + "\n", "pv.go": "package pv\n"}
+			up.Add(mod, "v1.0.0", f, tagTime)
+			up.Add(mod, "v1.1.0", f, tagTime.Add(time.Hour))
+			for _, pv := range []string{"v0.0.0-20200102030405-0123456789ab", "v0.9.1-0.20200102030405-0123456789ab",
+				"v1.0.1-0.20200102030405-0123456789ab", "v0.0.0-20200102030405-0123456789AB", "v0.0.0-20200102040405-fedcba987654"} {
+				up.Add(mod, pv, f, tagTime)
+			}
+		}
+		// proxy.golang.org's .info names the commit; an older one does not.
+		up.Tamper("example.com/pv", "v1.0.0", "info", []byte(`{"Version":"v1.0.0","Time":"2020-01-02T03:04:05Z","Origin":{"VCS":"git","Hash":"`+hash+`","Ref":"refs/tags/v1.0.0"}}`))
+		up.Tamper("example.com/pv", "v1.1.0", "info", []byte(`{"Version":"v1.1.0","Time":"2020-01-02T04:04:05Z","Origin":{"VCS":"git","Hash":"fedcba9876543210fedcba9876543210fedcba98"}}`))
+	})
+	for _, mod := range []string{"example.com/pv", "example.com/nohash"} {
+		for _, pv := range []string{"v0.0.0-20200102030405-0123456789ab", "v0.9.1-0.20200102030405-0123456789ab",
+			"v1.0.1-0.20200102030405-0123456789ab", "v0.0.0-20200102030405-0123456789AB"} {
+			for _, kind := range []string{"info", "mod", "zip"} {
+				esc, _ := module.EscapeVersion(pv) // upper case: !a!b
+				path := "/" + mod + "/@v/" + esc + "." + kind
+				status, body := e.get(t, path)
+				if status != 403 || !strings.Contains(body, `denied by rule "incident" (as v1.0.0, a tag of the same commit): compromised release`) {
+					t.Errorf("%s: %d %q", path, status, body)
+				}
+				if n := e.up.Count(path); n != 0 {
+					t.Errorf("%s fetched upstream %d times", path, n)
+				}
+			}
+		}
+		// Another commit (the allowed v1.1.0's) is allowed.
+		if status, body := e.get(t, "/"+mod+"/@v/v0.0.0-20200102040405-fedcba987654.zip"); status != 200 {
+			t.Errorf("%s: pseudo-version of an allowed commit: %d %q", mod, status, body)
+		}
+	}
+	if en := e.entry("/example.com/pv/@v/v0.0.0-20200102030405-0123456789ab.zip"); en == nil || en.Decision != "deny" || en.Rule != "incident" {
+		t.Errorf("log entry: %+v", en)
+	}
+}
+
+// min_age counts from when the mirror first had the version (the module
+// index), not from the commit time its author chose: a commit backdated
+// to 2020 and published now is held back.
+func TestMinAgeBackdatedCommit(t *testing.T) {
+	backdated := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"new releases wait 72h\"\n",
+		func(up *testproxy.Server) {
+			up.Add("example.com/lib", "v1.4.0", map[string]string{"go.mod": "module example.com/lib\n"}, backdated)
+			up.SetIndexTime("example.com/lib", "v1.4.0", time.Now().Add(-time.Hour))
+		})
+	status, body := e.get(t, "/example.com/lib/@v/v1.4.0.zip")
+	if status != 403 || !strings.Contains(body, `rule "cool-down"`) || !strings.Contains(body, "1h0m") && !strings.Contains(body, ", 1h ago") {
+		t.Errorf("backdated release: %d %q", status, body)
+	}
+	if _, list := e.get(t, "/example.com/lib/@v/list"); list != "v1.0.0\nv1.1.0\nv1.2.0\nv1.3.0\n" {
+		t.Errorf("list = %q", list)
+	}
+	// Versions older than the index's window are not in it: old enough.
+	if status, _ := e.get(t, "/example.com/lib/@v/v1.3.0.zip"); status != 200 {
+		t.Errorf("old version: %d", status)
+	}
+}
+
+// Where the index cannot date a version (unreachable here), min_age falls
+// back to when gatehouse first saw it, never to the commit time unless
+// configured so.
+func TestMinAgeFallback(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	for _, tt := range []struct {
+		commitTime bool
+		want       int
+	}{{false, 403}, {true, 200}} {
+		e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"new releases wait 72h\"\n")
+		dir := t.TempDir()
+		enf, err := New(Options{File: e.file, Source: e.cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Index: modindex.New(modindex.Options{URL: down.URL, Wait: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), IndexContext: t.Context(),
+			FirstSeenFile: filepath.Join(dir, "first-seen.json"), CommitTimeFallback: tt.commitTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(enf.Flush)
+		err = enf.Admit(context.Background(), goproxy.Request{Module: "example.com/lib", Version: "v1.0.0", Kind: goproxy.KindZip})
+		if got := statusOf(err); got != tt.want {
+			t.Errorf("commit_time fallback %v: %d (%v), want %d", tt.commitTime, got, err, tt.want)
+		}
+	}
+}
+
+func statusOf(err error) int {
+	var se interface{ HTTPStatus() int }
+	if err == nil {
+		return 200
+	}
+	if errors.As(err, &se) {
+		return se.HTTPStatus()
+	}
+	return 500
+}
+
+// First-seen times come back after a restart; a file cut short or emptied
+// does not stop the start (the times begin again from now, which only
+// holds versions back longer).
+func TestFirstSeenPersists(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "first-seen.json")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := openFirstSeen(file, quiet)
+	t1 := a.Record("git.corp.test/lib@v1.0.0")
+	a.Flush()
+	time.Sleep(5 * time.Millisecond)
+	b := openFirstSeen(file, quiet)
+	if got := b.Record("git.corp.test/lib@v1.0.0"); !got.Equal(t1) {
+		t.Errorf("after restart: %v, want %v", got, t1)
+	}
+	data, _ := os.ReadFile(file)
+	for _, bad := range [][]byte{nil, data[:len(data)/2]} {
+		os.WriteFile(file, bad, 0o600)
+		c := openFirstSeen(file, quiet)
+		if got := c.Record("git.corp.test/lib@v1.0.0"); !got.After(t1) {
+			t.Errorf("after a file of %d bytes: %v, want a new time", len(bad), got)
+		}
+		c.Flush()
+		if _, err := os.Stat(file + ".bad"); err != nil {
+			t.Errorf("the bad file was not set aside: %v", err)
+		}
+		if data, err := os.ReadFile(file); err != nil || !json.Valid(data) {
+			t.Errorf("the file was not rewritten whole: %q %v", data, err)
+		}
+	}
+}
+
+// A private module is dated by gatehouse's first sight of the tag only:
+// neither the commit time nor a public index (which may list a version of
+// the same path published by someone else) counts.
+func TestMinAgePrivateUsesFirstSight(t *testing.T) {
+	e := newEnv(t, "[[rule]]\nname = \"cool-down\"\nmin_age = \"72h\"\naction = \"deny\"\nreason = \"new releases wait 72h\"\n")
+	first := filepath.Join(t.TempDir(), "first-seen.json")
+	open := func() *Enforcer {
+		enf, err := New(Options{File: e.file, Source: e.cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Index: e.index, IndexContext: t.Context(), FirstSeenFile: first,
+			Private: func(p string) bool { return p == "example.com/lib" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(enf.Flush)
+		return enf
+	}
+	req := goproxy.Request{Module: "example.com/lib", Version: "v1.0.0", Kind: goproxy.KindInfo}
+	first1 := open()
+	err := first1.Admit(context.Background(), req)
+	var denied *DeniedError
+	if !errors.As(err, &denied) || !strings.Contains(denied.Decision.Detail, "min_age is 72h") {
+		t.Fatalf("private tag seen for the first time: %v", err)
+	}
+	first1.Flush()
+	// The same tag after a restart: still dated by that first sight.
+	err = open().Admit(context.Background(), req)
+	var again *DeniedError
+	if !errors.As(err, &again) || again.Decision.Detail[:30] != denied.Decision.Detail[:30] {
+		t.Errorf("after restart: %v, want the same first sight as %q", err, denied.Decision.Detail)
+	}
+	// A public module of the same age is dated by the index: old enough.
+	if err := open().Admit(context.Background(), goproxy.Request{Module: "example.com/hello", Version: "v1.0.0", Kind: goproxy.KindInfo}); err != nil {
+		t.Errorf("public module: %v", err)
 	}
 }

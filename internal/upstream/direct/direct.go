@@ -198,7 +198,7 @@ func (s *Source) Latest(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return infoJSON(out.Version, out.Time)
+	return infoJSON(out.Version, out.Time, nil)
 }
 
 // latestResult is what go list -m -json says of path@latest.
@@ -244,12 +244,25 @@ func (s *Source) queryLatest(ctx context.Context, op, path string, args ...strin
 	return &out, nil
 }
 
-// infoJSON writes .info with only Version and Time: the Origin block the go
-// command records would tell clients the private repository's URL.
-func infoJSON(version string, t *time.Time) ([]byte, error) {
+// origin is the part of the go command's Origin block that is safe to
+// serve: the commit hash (the policy decides a pseudo-version as the tags
+// of the same commit) and the ref, but not the repository's URL.
+type origin struct {
+	VCS  string `json:",omitempty"`
+	Hash string `json:",omitempty"`
+	Ref  string `json:",omitempty"`
+}
+
+// infoJSON writes .info with Version, Time and the commit of Origin: the
+// whole Origin block the go command records would tell clients the
+// private repository's URL.
+func infoJSON(version string, t *time.Time, o *origin) ([]byte, error) {
 	info := map[string]any{"Version": version}
 	if t != nil {
 		info["Time"] = t.UTC().Format(time.RFC3339)
+	}
+	if o != nil && o.Hash != "" {
+		info["Origin"] = origin{VCS: o.VCS, Hash: o.Hash, Ref: o.Ref}
 	}
 	return json.Marshal(info)
 }
@@ -363,6 +376,7 @@ func (s *Source) fetch(ctx context.Context, path, version string) (*download, er
 	var info struct {
 		Version string
 		Time    *time.Time
+		Origin  *origin
 	}
 	data, err := os.ReadFile(out.Info)
 	if err == nil {
@@ -371,7 +385,7 @@ func (s *Source) fetch(ctx context.Context, path, version string) (*download, er
 	if err != nil {
 		return nil, fmt.Errorf("reading downloaded .info: %w", err)
 	}
-	if d.info, err = infoJSON(version, info.Time); err != nil {
+	if d.info, err = infoJSON(version, info.Time, info.Origin); err != nil {
 		return nil, err
 	}
 	if d.mod, err = os.ReadFile(out.GoMod); err != nil {
