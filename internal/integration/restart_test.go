@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -43,12 +44,16 @@ func newRestartEnv(t *testing.T) *restartEnv {
 	if out, err := exec.Command(gatehouseBin, "audit", "keygen", e.auditKey).CombinedOutput(); err != nil {
 		t.Fatalf("audit keygen: %v\n%s", err, out)
 	}
+	// A cool-down on the private modules, in dry run so that downloads go
+	// on: it makes gatehouse date each private version by first sight,
+	// state that must survive every restart.
 	e.policy = writePolicyFile(t, `
 [[rule]]
 name = "cool-down"
-modules = ["example.com/lib"]
+modules = ["example.com/lib", "git.corp.test/**"]
 min_age = "72h"
 action = "deny"
+dry_run = true
 reason = "held back"
 `)
 	return e
@@ -57,7 +62,7 @@ reason = "held back"
 func (e *restartEnv) start(t *testing.T) *proc {
 	t.Helper()
 	return startServeEnv(t, e.data, e.git.Env(), "--config", e.config, "--upstream", e.up.URL, "--sumdb", e.up.GOSUMDB(),
-		"--audit-file", e.auditFile, "--audit-key-file", e.auditKey, "--policy", e.policy)
+		"--audit-file", e.auditFile, "--audit-key-file", e.auditKey, "--policy", e.policy, "--module-index", e.up.IndexURL())
 }
 
 // restart stops p (SIGTERM or SIGKILL), starts gatehouse again on the same
@@ -89,6 +94,21 @@ func (e *restartEnv) restart(t *testing.T, p *proc, how string) *proc {
 		}
 	}
 	return p2
+}
+
+// firstSeen reads the policy's first-seen times (path@version → time).
+func (e *restartEnv) firstSeen(t *testing.T) map[string]string {
+	t.Helper()
+	var times map[string]string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		data, err := os.ReadFile(filepath.Join(e.data, ".gatehouse", "policy", "first-seen.json"))
+		if err == nil && json.Unmarshal(data, &times) == nil && len(times) > 0 {
+			return times
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first-seen times: %v %.200s", err, data)
+		}
+	}
 }
 
 // appWith writes a module that requires mods ("path version" each).
@@ -144,6 +164,10 @@ func TestRestartAtEveryStage(t *testing.T) {
 	}
 	// A version first fetched after the restarts joins the same log.
 	download(p, appWith(t, "git.corp.test/lib v1.1.0"))
+	firstSeen := e.firstSeen(t)["git.corp.test/lib@v1.0.0"]
+	if firstSeen == "" {
+		t.Fatal("no first-seen time for git.corp.test/lib@v1.0.0")
+	}
 
 	// Killed mid-fetch: slow answers keep fetches in flight while the
 	// process dies, at a few points of the fetch.
@@ -176,6 +200,12 @@ func TestRestartAtEveryStage(t *testing.T) {
 		download(p, dir)
 	}
 	e.up.SetDelay(0)
+
+	// The policy's first-seen times came back too: a private tag is still
+	// dated by when gatehouse first saw it, not reset by the restarts.
+	if got := e.firstSeen(t)["git.corp.test/lib@v1.0.0"]; got != firstSeen {
+		t.Errorf("first-seen time of git.corp.test/lib@v1.0.0: %q after restarts, %q before", got, firstSeen)
+	}
 
 	// The store serves everything fetched so far with the upstream gone.
 	e.up.Close()
