@@ -73,7 +73,10 @@ func TestLiveProjectModuleList(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if v := "v" + strings.TrimPrefix(runtime.Version(), "go"); f.Go == nil || semver.IsValid(v) && semver.Compare("v"+f.Go.Version, v) > 0 {
+	if f.Go == nil {
+		t.Fatal("no go directive")
+	}
+	if v := "v" + strings.TrimPrefix(runtime.Version(), "go"); semver.IsValid(v) && semver.Compare("v"+f.Go.Version, v) > 0 {
 		t.Errorf("go %s: newer than this toolchain, which GOTOOLCHAIN=local cannot use", f.Go.Version)
 	}
 }
