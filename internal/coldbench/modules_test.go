@@ -23,8 +23,8 @@ type genModule struct {
 
 // hermeticProject returns the generated project's modules: the shapes a real
 // build list has (case-escaped paths, /vN majors, gopkg.in, pseudo-versions),
-// sizes spread like a real one's (three of several MB like golang.org/x/text
-// or x/sys, a dozen of 1-2.5 MB, the rest 20-400 KB), and a module graph in
+// sizes spread like a real one's (source of 4-9 MB in three, like
+// golang.org/x/text or x/sys, 1-2.4 MB in a dozen, 20-400 KB in the rest), and a module graph in
 // which 15 modules require an older version of another one, whose go.mod
 // the go command then loads too. The first hermeticModules entries are the
 // versions the project selects; the rest are those older versions.
@@ -117,8 +117,8 @@ func addTo(up *testproxy.Server, mods []genModule) (int, error) {
 }
 
 // sourceFiles returns Go-looking source of about size bytes in 48 KB files:
-// words drawn from a vocabulary, so it compresses about as well as real
-// source (3-4×) and hashing and unzipping it cost what they would.
+// words drawn from a vocabulary, so it compresses (2.4×) nearly as well as
+// real source and hashing and unzipping it cost about what they would.
 func sourceFiles(modPath string, size int, seed uint64) map[string]string {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	vocab := make([]string, 3000)
