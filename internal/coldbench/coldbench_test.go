@@ -472,7 +472,7 @@ func (r *report) String() string {
 			sec(w.direct.median()), spread(w.direct.took), sec(w.cold.median()), spread(w.cold.took),
 			ratio(w.cold.median(), w.direct.median()), perVersion(dn, r.versions), dn, perVersion(gn, r.versions), gn)
 	}
-	b.WriteString("\nUpstream requests by kind (the median run):\n\n| added delay | path | " + strings.Join(kinds, " | ") + " | most for one version |\n|---|---|" + strings.Repeat("---|", len(kinds)+1) + "\n")
+	b.WriteString("\nUpstream requests by kind (the median run):\n\n| added delay | path | " + strings.Join(kinds, " | ") + " | most for one version | answers other than 200 |\n|---|---|" + strings.Repeat("---|", len(kinds)+2) + "\n")
 	for _, w := range r.rows {
 		for _, p := range []struct {
 			name string
@@ -483,7 +483,7 @@ func (r *report) String() string {
 			for _, k := range kinds {
 				fmt.Fprintf(&b, " %d |", st.ByKind[k])
 			}
-			fmt.Fprintf(&b, " %s |\n", mostAsked(st))
+			fmt.Fprintf(&b, " %s | %s |\n", mostAsked(st), otherStatuses(st))
 		}
 	}
 	b.WriteString("\nWarm: the store the last cold run filled, through gatehouse and as `GOPROXY=file://` (fresh module cache each run):\n\n| added delay | gatehouse, warm | file:// | ratio | upstream requests (gatehouse) |\n|---|---|---|---|---|\n")
@@ -526,6 +526,26 @@ func mostAsked(st benchrelay.Stats) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// otherStatuses lists the upstream's answers other than 200 (a 302 would
+// send the client around the relay; a 502 is an upstream the relay could not reach).
+func otherStatuses(st benchrelay.Stats) string {
+	var codes []int
+	for c := range st.ByStatus {
+		if c != http.StatusOK {
+			codes = append(codes, c)
+		}
+	}
+	slices.Sort(codes)
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", st.ByStatus[c], c))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
 
 func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
