@@ -1,0 +1,5 @@
+//go:build !race
+
+package coldbench
+
+const raceEnabled = false
