@@ -230,6 +230,11 @@ func (g *Guard) checkScope(c *call) *refusal {
 		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: "disk usage lists the containers and volumes of every client"}
 	case e == "POST /commit":
 		return g.checkRef(c, "container", c.r.URL.Query().Get("container"), "")
+	case e == "POST /build":
+		// The build's RUN steps join the network it names.
+		if m := c.r.URL.Query().Get("networkmode"); !builtinNetwork(m) {
+			return g.checkRef(c, "network", m, "building on ")
+		}
 	case e == "POST /networks/{id}/connect" || e == "POST /networks/{id}/disconnect":
 		if f := c.readBody(); f != nil {
 			return f

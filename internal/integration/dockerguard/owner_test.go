@@ -267,6 +267,16 @@ func TestOwnerScope(t *testing.T) {
 		e.fails(t, ownerB, "not found", "network", "rm", "gh-na")
 		e.fails(t, ownerB, "not found", "network", "connect", "gh-na", "gh-own-b")
 		e.refused(t, ownerB, "owner-scope", "run", "--rm", "--network", "gh-na", image, "true")
+		// A build's RUN steps join the network it names: another's is
+		// refused by name and by id prefix, as for a container.
+		dir := t.TempDir()
+		writeFile(t, dir+"/Dockerfile", "FROM "+image+"\nRUN true\n")
+		naID := strings.TrimSpace(e.direct(t, "network", "inspect", "--format", "{{.Id}}", "gh-na").out)
+		for _, n := range []string{"gh-na", naID[:12], naID} {
+			e.refused(t, ownerB, "owner-scope", "build", "-q", "--network", n, dir)
+		}
+		e.ok(t, ownerA, "build", "-q", "-t", "gh-netbuild:1", "--network", "gh-na", dir)
+		defer e.direct(t, "rmi", "-f", "gh-netbuild:1")
 		e.refused(t, ownerB, "owner-scope", "create", "--network", "none", "--link", "gh-own-a:a", image, "true")
 		e.refused(t, ownerA, "owner-scope", "network", "connect", "gh-na", "gh-own-b")
 		// A's own containers may join A's network.
