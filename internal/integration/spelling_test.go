@@ -351,3 +351,46 @@ password = "`+gitSecret+`"
 		}
 	}
 }
+
+// TestAccessRuleInOtherCase: an access rule written with upper case
+// (git.corp.test/Secret, as a web UI may show the name) hides the
+// repository under the lower-case spelling the go command uses too, with
+// the real go command and git server.
+func TestAccessRuleInOtherCase(t *testing.T) {
+	testutil.RequireCommand(t, "git")
+	git := testgit.New(t, "deploy", gitSecret, "git.corp.test")
+	secret := git.CreateRepo(t, "secret")
+	secret.Commit(t, map[string]string{"go.mod": "module git.corp.test/secret\n\ngo 1.21\n", "s.go": "package secret\n\nconst Marker = \"" + secretV1 + "\"\n"})
+	secret.Tag(t, "v1.0.0")
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.toml")
+	if err := os.WriteFile(cfgFile, []byte(`
+private = ["git.corp.test"]
+private_timeout = "1m"
+
+[[private_netrc]]
+machine = "git.corp.test"
+login = "deploy"
+password = "`+gitSecret+`"
+
+[[access]]
+modules = ["git.corp.test/Secret"]
+groups = ["team"]
+
+[[access]]
+modules = ["**"]
+groups = ["*"]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServeEnv(t, "", git.Env(), "--config", cfgFile, "--upstream", "http://127.0.0.1:1")
+	env := testutil.GoEnv(t, "GOPROXY="+p.URL, "GOSUMDB=off")
+	for _, args := range [][]string{
+		{"list", "-m", "-versions", "git.corp.test/secret"},
+		{"mod", "download", "-json", "git.corp.test/secret@v1.0.0"},
+	} {
+		out, err := testutil.Go(t, t.TempDir(), env, args...)
+		if err == nil || strings.Contains(out, "v1.0.0\n") || strings.Contains(out, `"Zip"`) || hasSecret(out) {
+			t.Errorf("anonymous go %s: err=%v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
