@@ -381,7 +381,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz is ready when storage takes writes and the upstream answered in
 // the last minute (or answers a probe now; probes are cached for 10s).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	// Not the caller's cancellation: the results are cached for every
+	// caller, and one that hung up must not leave "not ready" behind.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
 	if err := s.storageWritable(ctx); err != nil {
 		s.log.Warn("readyz: storage not writable", "err", err)
