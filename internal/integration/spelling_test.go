@@ -343,6 +343,7 @@ password = "`+gitSecret+`"
 			"/" + esc(mod) + "/@latest",
 			"/" + esc(mod) + "/@v/v1.0.0.info",
 			"/sumdb/" + testproxy.SumDBName + "/lookup/" + esc(mod) + "@v1.0.0",
+			"/sumdb/gatehouse/lookup/" + esc(mod) + "@v1.0.0", // the own log fills itself from the route
 		} {
 			fetch(t, c, p.URL+path)
 		}
