@@ -193,6 +193,9 @@ func (g *Guard) checkScope(c *call) *refusal {
 			return f
 		}
 		body, err := setOwnerLabel(c.body, c.owner)
+		if err == nil && e == "POST /containers/create" {
+			err = mountOwnerLabel(c.body)
+		}
 		if err != nil {
 			return &refusal{status: http.StatusForbidden, rule: err.rule, reason: err.reason}
 		}
@@ -365,6 +368,28 @@ func setOwnerLabel(body []byte, owner string) ([]byte, *labelError) {
 		return nil, &labelError{"strict-json", err.Error()}
 	}
 	return out, nil
+}
+
+// mountOwnerLabel refuses a containers/create body whose mounts give the
+// volumes dockerd creates for them OwnerLabel (VolumeOptions.Labels): such
+// a volume would be in another client's scope and shared with this
+// container.
+func mountOwnerLabel(body []byte) *labelError {
+	b, err := parseCreate(body)
+	if err != nil {
+		return &labelError{"strict-json", "request body refused: " + err.Error()}
+	}
+	for _, m := range b.host().Mounts {
+		if m.VolumeOptions == nil {
+			continue
+		}
+		for k := range m.VolumeOptions.Labels {
+			if strings.EqualFold(strings.TrimSpace(k), OwnerLabel) {
+				return &labelError{"owner-label", fmt.Sprintf("the label %s is set by gatehouse, not by clients (mount VolumeOptions.Labels)", OwnerLabel)}
+			}
+		}
+	}
+	return nil
 }
 
 // addLabelFilter adds a label filter to the filters parameter of a list

@@ -2,6 +2,7 @@ package dockerguard
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -214,6 +215,35 @@ func TestOwnerScope(t *testing.T) {
 		}
 		if r := e.direct(t, "ps", "-a", "-q", "--filter", "label=dev.gatehouse.owner=owner-b"); strings.TrimSpace(r.out) != cidB[:12] {
 			t.Errorf("something was planted in B's scope: %q", r.out)
+		}
+	})
+
+	t.Run("VolumeLabelFromClient", func(t *testing.T) {
+		// A volume dockerd creates for a mount carries the mount's
+		// VolumeOptions.Labels: with the owner label, another client's
+		// scope would gain a volume that this container shares.
+		n := 0
+		for _, client := range []string{ownerA, ciClient} {
+			for _, l := range []string{"dev.gatehouse.owner=owner-b", "DEV.gatehouse.OWNER=owner-b"} {
+				for _, named := range []bool{false, true} {
+					n++
+					src := ""
+					if named {
+						src = fmt.Sprintf("src=gh-planted-%d,", n)
+						defer e.direct(t, "volume", "rm", "-f", fmt.Sprintf("gh-planted-%d", n))
+					}
+					r := e.cli(t, client, "", "create", "--network", "none", "--mount", "type=volume,"+src+"dst=/d,volume-label="+l, image, "true")
+					if r.code == 0 {
+						e.direct(t, "rm", "-f", "-v", strings.TrimSpace(r.out))
+					}
+					if r.code == 0 || !strings.Contains(r.err, "(rule owner-label)") {
+						t.Errorf("create --mount ...volume-label=%s (%s) as %s: want a refusal naming owner-label, got:\n%s", l, src, client, r)
+					}
+				}
+			}
+		}
+		if out := e.ok(t, ownerB, "volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("volumes planted in B's scope: %q", out)
 		}
 	})
 
