@@ -311,8 +311,14 @@ func (g *Guard) checkCreateRefs(c *call) *refusal {
 		}
 		if !found {
 			req := map[string]any{"Name": v, "Labels": map[string]string{OwnerLabel: c.owner}}
-			if _, err := g.daemonJSON(c.r.Context(), "POST", "/volumes/create", req, nil); err != nil {
+			var made struct{ Labels map[string]string }
+			if _, err := g.daemonJSON(c.r.Context(), "POST", "/volumes/create", req, &made); err != nil {
 				return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot create volume %q: %v", clip(v, 80), err)}
+			}
+			// dockerd answers with the volume of that name if one was made
+			// meanwhile, as it is.
+			if made.Labels[OwnerLabel] != c.owner {
+				return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: fmt.Sprintf("volume %q belongs to another client", v)}
 			}
 		}
 	}
