@@ -10,11 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/module"
-
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/spelling"
 	"github.com/gatehouse-dev/gatehouse/internal/sumdb"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 	"github.com/gatehouse-dev/gatehouse/internal/upstream/direct"
@@ -39,9 +38,10 @@ type privateSetup struct {
 	closeFunc func()
 }
 
-// isPrivate reports whether modPath matches the private patterns.
+// isPrivate reports whether modPath, or another spelling of its
+// repository's path, matches the private patterns.
 func (p *privateSetup) isPrivate(modPath string) bool {
-	return p.patterns != "" && module.MatchPrefixPatterns(p.patterns, modPath)
+	return spelling.MatchPrefixPatterns(p.patterns, modPath)
 }
 
 // routeFor returns a Route function: private modules go to their own VCS,

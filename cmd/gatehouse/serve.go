@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
@@ -189,6 +190,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Logger:      log,
 		Observer:    cacheObserver(mets),
 		NotFoundTTL: notFoundTTL(time.Duration(cfg.PrivateNotFoundTTL)),
+		Owner:       auth.LimitKey,
 	})
 	if err != nil {
 		priv.Close()

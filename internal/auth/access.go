@@ -104,12 +104,19 @@ func NewAccess(rules []Rule, denyStatus int) (*Access, error) {
 // names the plain one's repository for the go command, and most git hosts
 // ignore case (github.com/corp/Lib is github.com/corp/lib).
 func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
-	ok, rule := a.allowed(id, mod)
+	ok, rule := a.allowed(id, mod, false)
 	if !ok {
 		return ok, rule
 	}
 	for _, other := range OtherSpellings(mod) {
-		if ok, r := a.allowed(id, other); !ok && r > 0 {
+		if ok, r := a.allowed(id, other, false); !ok && r > 0 {
+			return false, r
+		}
+	}
+	// A rule written in another case (github.com/Corp/secret, as GitHub
+	// shows the name) covers the lower-case spelling too.
+	for _, other := range append(OtherSpellings(mod), mod) {
+		if ok, r := a.allowed(id, other, true); !ok && r > 0 {
 			return false, r
 		}
 	}
@@ -123,9 +130,19 @@ func (a *Access) Allowed(id *Identity, mod string) (bool, int) {
 // written for one covers them all.
 func OtherSpellings(mod string) []string { return spelling.Others(mod) }
 
-func (a *Access) allowed(id *Identity, mod string) (bool, int) {
+// allowed applies the first rule that matches mod; with fold, patterns and
+// mod are compared in lower case.
+func (a *Access) allowed(id *Identity, mod string, fold bool) (bool, int) {
+	if fold {
+		mod = strings.ToLower(mod)
+	}
 	for i, r := range a.Rules {
-		if !slices.ContainsFunc(r.Modules, func(p string) bool { return MatchModule(p, mod) }) {
+		if !slices.ContainsFunc(r.Modules, func(p string) bool {
+			if fold {
+				p = strings.ToLower(p)
+			}
+			return MatchModule(p, mod)
+		}) {
 			continue
 		}
 		if slices.Contains(r.Groups, "*") && id != nil {

@@ -204,3 +204,34 @@ func TestAccessVCSQualifiedPath(t *testing.T) {
 		}
 	}
 }
+
+// A rule written with upper case (as GitHub shows an owner's name) decides
+// the lower-case spelling of the same repository too: a broader rule after
+// it must not grant it.
+func TestAccessRuleInOtherCase(t *testing.T) {
+	a, _ := NewAccess([]Rule{
+		{Modules: []string{"github.com/BigCorp/secret", "git.corp.example/Team/*"}, Groups: []string{"security"}},
+		{Modules: []string{"**"}, Groups: []string{"*"}},
+	}, 0)
+	dev := &Identity{Name: "dev", Groups: []string{"dev"}}
+	sec := &Identity{Name: "sec", Groups: []string{"security"}}
+	for _, tt := range []struct {
+		id  *Identity
+		mod string
+		ok  bool
+	}{
+		{dev, "github.com/BigCorp/secret", false},
+		{dev, "github.com/bigcorp/secret", false},
+		{dev, "github.com/bigcorp/secret.git", false},
+		{dev, "github.com/BIGCORP/Secret/v2", true}, // another module path: v2 is not secret's
+		{dev, "git.corp.example/team/lib", false},
+		{dev, "git.corp.example/TEAM/lib.git", false},
+		{dev, "github.com/bigcorp/public", true},
+		{sec, "github.com/bigcorp/secret", true},
+		{sec, "git.corp.example/team/lib", true},
+	} {
+		if ok, _ := a.Allowed(tt.id, tt.mod); ok != tt.ok {
+			t.Errorf("%s %s: allowed %v, want %v", tt.id.Name, tt.mod, ok, tt.ok)
+		}
+	}
+}

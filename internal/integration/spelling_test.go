@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/testgit"
 	"github.com/gatehouse-dev/gatehouse/internal/testpki"
+	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
 )
 
@@ -300,4 +301,97 @@ func TestSpellingsOfAPrivateModule(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSpellingsOfANarrowPrivatePattern: with a private pattern that names
+// one repository (not its whole host), other spellings of that repository's
+// path (a VCS suffix, other case) are private too. Routed as public, they
+// would send the private path to the public upstream and its checksum
+// database, which "private" promises never to do.
+func TestSpellingsOfANarrowPrivatePattern(t *testing.T) {
+	testutil.RequireCommand(t, "git")
+	git := testgit.New(t, "deploy", gitSecret, "git.corp.test")
+	secret := git.CreateRepo(t, "secret")
+	secret.Commit(t, map[string]string{"go.mod": "module git.corp.test/secret\n\ngo 1.21\n", "s.go": "package secret\n"})
+	secret.Tag(t, "v1.0.0")
+	up := testproxy.New(t)
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.toml")
+	if err := os.WriteFile(cfgFile, []byte(`
+private = ["git.corp.test/secret"]
+private_hosts = ["git.corp.test"]
+private_timeout = "1m"
+
+[[private_netrc]]
+machine = "git.corp.test"
+login = "deploy"
+password = "`+gitSecret+`"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServeEnv(t, "", git.Env(), "--config", cfgFile, "--upstream", up.URL, "--sumdb", up.GOSUMDB())
+	c := &http.Client{}
+	// The plain path is private and served from the git host.
+	if st, body := fetch(t, c, p.URL+"/git.corp.test/secret/@v/list"); st != 200 || body != "v1.0.0\n" {
+		t.Fatalf("plain path: %d %q", st, body)
+	}
+	env := testutil.GoEnv(t, "GOPROXY="+p.URL, "GOSUMDB=off")
+	for _, mod := range []string{"git.corp.test/secret.git", "git.corp.test/Secret", "git.corp.test/secret.git/v2", "git.corp.test/Secret.git/sub"} {
+		before := up.TotalCount()
+		testutil.Go(t, t.TempDir(), env, "list", "-m", "-versions", mod)
+		testutil.Go(t, t.TempDir(), env, "mod", "download", "-json", mod+"@v1.0.0")
+		for _, path := range []string{
+			"/" + esc(mod) + "/@latest",
+			"/" + esc(mod) + "/@v/v1.0.0.info",
+			"/sumdb/" + testproxy.SumDBName + "/lookup/" + esc(mod) + "@v1.0.0",
+			"/sumdb/gatehouse/lookup/" + esc(mod) + "@v1.0.0", // the own log fills itself from the route
+		} {
+			fetch(t, c, p.URL+path)
+		}
+		if n := up.TotalCount() - before; n != 0 {
+			t.Errorf("%s: %d requests reached the public upstream or its checksum database", mod, n)
+		}
+	}
+}
+
+// TestAccessRuleInOtherCase: an access rule written with upper case
+// (git.corp.test/Secret, as a web UI may show the name) hides the
+// repository under the lower-case spelling the go command uses too, with
+// the real go command and git server.
+func TestAccessRuleInOtherCase(t *testing.T) {
+	testutil.RequireCommand(t, "git")
+	git := testgit.New(t, "deploy", gitSecret, "git.corp.test")
+	secret := git.CreateRepo(t, "secret")
+	secret.Commit(t, map[string]string{"go.mod": "module git.corp.test/secret\n\ngo 1.21\n", "s.go": "package secret\n\nconst Marker = \"" + secretV1 + "\"\n"})
+	secret.Tag(t, "v1.0.0")
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.toml")
+	if err := os.WriteFile(cfgFile, []byte(`
+private = ["git.corp.test"]
+private_timeout = "1m"
+
+[[private_netrc]]
+machine = "git.corp.test"
+login = "deploy"
+password = "`+gitSecret+`"
+
+[[access]]
+modules = ["git.corp.test/Secret"]
+groups = ["team"]
+
+[[access]]
+modules = ["**"]
+groups = ["*"]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServeEnv(t, "", git.Env(), "--config", cfgFile, "--upstream", "http://127.0.0.1:1")
+	env := testutil.GoEnv(t, "GOPROXY="+p.URL, "GOSUMDB=off")
+	for _, args := range [][]string{
+		{"list", "-m", "-versions", "git.corp.test/secret"},
+		{"mod", "download", "-json", "git.corp.test/secret@v1.0.0"},
+	} {
+		out, err := testutil.Go(t, t.TempDir(), env, args...)
+		if err == nil || strings.Contains(out, "v1.0.0\n") || strings.Contains(out, `"Zip"`) || hasSecret(out) {
+			t.Errorf("anonymous go %s: err=%v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 }

@@ -60,6 +60,9 @@ type Options struct {
 	// so that asking for the same missing path over and over costs one
 	// child go command, not one each time. Failures are not remembered.
 	NotFoundTTL time.Duration
+	// Owner names the identity a request is counted for (the private
+	// source's fair share); nil: private fetches are shared by everyone.
+	Owner func(context.Context) string
 }
 
 // Observer watches the cache's upstream traffic. Its calls must be cheap
@@ -220,13 +223,21 @@ func (c *Cache) readAll(ctx context.Context, modPath, version string, kind gopro
 // wanted it has gone is dropped. A private route's "not found" is
 // remembered for NotFoundTTL.
 func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(context.Context) (any, error)) (any, error) {
-	private := c.opts.Route(modPath).Private && c.opts.NotFoundTTL > 0
-	if private {
+	route := c.opts.Route(modPath)
+	remember := route.Private && c.opts.NotFoundTTL > 0
+	if remember {
 		if err := c.gone.get(key); err != nil {
 			return nil, err
 		}
 	}
-	v, err := c.group.Do(ctx, key, func(fctx context.Context) (v any, err error) {
+	fkey := key
+	if route.Private && c.opts.Owner != nil {
+		// A private fetch waits in its starter's fair share of the private
+		// source's slots: another identity that joined it would wait behind
+		// the starter's backlog. Each identity waits for its own.
+		fkey = key + "\x00" + c.opts.Owner(ctx)
+	}
+	v, err := c.group.Do(ctx, fkey, func(fctx context.Context) (v any, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				c.log.Error("panic during upstream fetch", "key", key, "panic", fmt.Sprint(p))
@@ -235,15 +246,20 @@ func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(cont
 		}()
 		fctx, cancel := context.WithTimeout(fctx, c.opts.Timeout)
 		defer cancel()
-		select {
-		case c.slots <- struct{}{}:
-			defer func() { <-c.slots }()
-		case <-fctx.Done():
-			return nil, &UpstreamError{Err: fmt.Errorf("waiting for an upstream slot: %w", fctx.Err())}
+		// A private source shares its own slots fairly among identities; a
+		// shared upstream slot held while waiting for one would let one
+		// identity's backlog hold up everyone's fetches.
+		if !route.Private {
+			select {
+			case c.slots <- struct{}{}:
+				defer func() { <-c.slots }()
+			case <-fctx.Done():
+				return nil, &UpstreamError{Err: fmt.Errorf("waiting for an upstream slot: %w", fctx.Err())}
+			}
 		}
 		v, err = fetch(fctx)
 		c.noteUpstream(err)
-		if private && errors.Is(err, upstream.ErrNotFound) {
+		if remember && errors.Is(err, upstream.ErrNotFound) {
 			c.gone.put(key, err, c.opts.NotFoundTTL)
 		}
 		return v, err

@@ -2,11 +2,23 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
+	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
 // rawGet sends a request line as written, which net/http's client would
@@ -66,5 +78,39 @@ func TestEveryAnswerIsAudited(t *testing.T) {
 	}
 	if rawGet(t, e.srv.URL, "GET", "/healthz"); len(e.done) != len(tests) {
 		t.Errorf("a health check was audited")
+	}
+}
+
+// A client that hangs up while its fetch is under way gets no answer, and
+// the audit record says so: not status 200 with an empty reason, as if it
+// had been served.
+func TestClientGoneIsAuditedAsSuch(t *testing.T) {
+	up := testproxy.New(t)
+	up.SetDelay(time.Second)
+	store, _ := fs.New(t.TempDir())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	chain, _ := upstream.ParseChain(up.URL, nil)
+	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(), Logger: quiet,
+		Route: func(string) modcache.Route { return modcache.Route{Name: "public", Source: chain} }})
+	done := make(chan *reqlog.Entry, 1)
+	s := server.New(server.Options{Cache: cache, Logger: quiet, OnDone: func(e *reqlog.Entry) { done <- e }})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/example.com/greet/@v/list", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d before the client gave up", resp.StatusCode)
+	}
+	start := time.Now()
+	select {
+	case e := <-done:
+		t.Logf("audited %v after the client gave up", time.Since(start))
+		if e.Status != server.StatusClientGone || e.Decision != "error" || e.Reason != "the client went away before the answer" {
+			t.Errorf("audited as status %d, %q %q", e.Status, e.Decision, e.Reason)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no audit record")
 	}
 }

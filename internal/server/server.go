@@ -204,6 +204,17 @@ func (s *Server) logged(next http.Handler) http.Handler {
 		rw := &recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: http.NewResponseController(w)}
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
 		rw.extend() // for what net/http writes after the handler: headers of bodiless answers, the buffer's tail
+		if !rw.wroteHeader && r.Context().Err() != nil {
+			// The client hung up before anything was written: it got no
+			// answer, not the 200 net/http would now send to no one.
+			rw.status = StatusClientGone
+			if e.Decision == "" || e.Decision == "allow" {
+				e.Decision = "error"
+			}
+			if e.Reason == "" {
+				e.Reason = "the client went away before the answer"
+			}
+		}
 		e.Status, e.Bytes = rw.status, rw.bytes
 		if e.Kind == "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 			// Answered before any layer said what it was (a refused
@@ -370,7 +381,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz is ready when storage takes writes and the upstream answered in
 // the last minute (or answers a probe now; probes are cached for 10s).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	// Not the caller's cancellation: the results are cached for every
+	// caller, and one that hung up must not leave "not ready" behind.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
 	if err := s.storageWritable(ctx); err != nil {
 		s.log.Warn("readyz: storage not writable", "err", err)

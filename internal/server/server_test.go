@@ -479,3 +479,35 @@ func (c *countingStore) Writable(ctx context.Context) error {
 	c.writable.Add(1)
 	return c.Backend.Writable(ctx)
 }
+
+// A /readyz caller that hangs up at once must not make the next callers'
+// answer "not ready": the checks run on the server's time, not the
+// caller's, and their cached result is the upstream's and the store's, not
+// the caller's cancellation. (/readyz needs no credentials: anyone who may
+// connect could otherwise keep a replica out of its load balancer.)
+func TestReadyzNotPoisonedByAClientThatHangsUp(t *testing.T) {
+	store, _ := fs.New(t.TempDir())
+	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(),
+		Route: func(string) modcache.Route { return modcache.Route{} }})
+	probe := func(ctx context.Context) error { // an upstream that answers in 100ms
+		select {
+		case <-time.After(100 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s := server.New(server.Options{Cache: cache, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), UpstreamProbe: probe})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/readyz", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	cancel()
+	time.Sleep(150 * time.Millisecond) // the abandoned check has ended
+	if resp, body := do(t, "GET", srv.URL+"/readyz"); resp.StatusCode != 200 {
+		t.Errorf("readyz after a caller hung up: %d %q", resp.StatusCode, body)
+	}
+}

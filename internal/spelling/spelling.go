@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/mod/module"
+
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
 )
@@ -89,6 +91,28 @@ func Others(mod string) []string {
 		add(p)
 	}
 	return out
+}
+
+// MatchPrefixPatterns reports whether any spelling of mod's repository
+// (mod itself or one of Others) matches the GOPRIVATE-style patterns, with
+// case ignored. A pattern that names one repository (git.corp/lib) must
+// cover git.corp/lib.git and git.corp/Lib too: the go command fetches that
+// repository for them, so a path that fails to match would be treated as
+// public and sent to the public upstream and checksum database.
+func MatchPrefixPatterns(patterns, mod string) bool {
+	if patterns == "" {
+		return false
+	}
+	if module.MatchPrefixPatterns(patterns, mod) {
+		return true
+	}
+	lower := strings.ToLower(patterns)
+	for _, s := range append(Others(mod), mod) {
+		if module.MatchPrefixPatterns(lower, strings.ToLower(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Plain reports whether mod names its repository without a VCS suffix.

@@ -88,3 +88,28 @@ func TestGate(t *testing.T) {
 		}
 	}
 }
+
+// A private pattern naming one repository covers every spelling of it.
+func TestMatchPrefixPatterns(t *testing.T) {
+	for _, tt := range []struct {
+		patterns, mod string
+		want          bool
+	}{
+		{"git.corp/lib", "git.corp/lib", true},
+		{"git.corp/lib", "git.corp/lib/sub", true},
+		{"git.corp/lib", "git.corp/lib.git", true},
+		{"git.corp/lib", "git.corp/lib.git.git/v2", true},
+		{"git.corp/lib", "git.corp/Lib", true},
+		{"git.corp/lib", "git.corp/LIB.GIT/sub", true},
+		{"github.com/Corp/*", "github.com/corp/x", true},
+		{"other.example,git.corp/lib", "git.corp/lib.hg", true},
+		{"git.corp/lib", "git.corp/library", false},
+		{"git.corp/lib", "git.corp/lib.gitx", false},
+		{"git.corp/lib", "git.corp/other.git", false},
+		{"", "git.corp/lib", false},
+	} {
+		if got := MatchPrefixPatterns(tt.patterns, tt.mod); got != tt.want {
+			t.Errorf("MatchPrefixPatterns(%q, %q) = %v, want %v", tt.patterns, tt.mod, got, tt.want)
+		}
+	}
+}

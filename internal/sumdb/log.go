@@ -133,14 +133,12 @@ func (l *Log) load() (dropped int, err error) {
 	if err != nil {
 		return tampered("the tree head is malformed")
 	}
+	migrate := false
 	if tree.N == 0 && tree.Hash == (tlog.Hash{}) {
 		// Written by gatehouse before the empty tree had its proper
-		// hash; the signature above shows it is our own. Re-sign it.
-		tree = emptyTree()
-		if err := l.writeTree(tree); err != nil {
-			return 0, fmt.Errorf("rewriting the empty tree head of %s: %w", l.dir, err)
-		}
-		signed = l.signed
+		// hash; the signature above shows it is our own. Re-signed below,
+		// once the files are known to match it.
+		tree, migrate = emptyTree(), true
 	}
 
 	// Recompute every stored hash from the records and compare with the
@@ -211,7 +209,15 @@ func (l *Log) load() (dropped int, err error) {
 		return 0, err
 	}
 	if rest > 0 || hst.Size() > hashCount*tlog.HashSize {
-		dropped = strings.Count(string(mustRead(l.records, off, rest)), "\n") / 2
+		// Add signs after each record, so a crash leaves at most one whole
+		// record unsigned. More is a tree head put back from earlier (an
+		// older one, or the empty head of before the migration): dropping
+		// them would forget the hashes pinned for those versions.
+		tail := mustRead(l.records, off, rest)
+		if n := wholeRecords(tail, 2); n > 1 {
+			return tampered("%d or more records follow the signed tree head (of %d records), where a crash leaves at most one: the tree head is older than the records", n, tree.N)
+		}
+		dropped = strings.Count(string(tail), "\n") / 2
 		if err := l.records.Truncate(off); err != nil {
 			return 0, err
 		}
@@ -219,8 +225,32 @@ func (l *Log) load() (dropped int, err error) {
 			return 0, err
 		}
 	}
+	if migrate {
+		if err := l.writeTree(tree); err != nil {
+			return 0, fmt.Errorf("rewriting the empty tree head of %s: %w", l.dir, err)
+		}
+		signed = l.signed
+	}
 	l.n, l.offsets, l.signed = tree.N, offsets, signed
 	return dropped, nil
+}
+
+// wholeRecords counts the well-formed records at the start of data, up to
+// max.
+func wholeRecords(data []byte, max int) int {
+	br := bufio.NewReader(bytes.NewReader(data))
+	n := 0
+	for n < max {
+		text, err := readRecordText(br)
+		if err != nil {
+			break
+		}
+		if _, _, _, _, err := parseRecord(text); err != nil {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 func mustRead(f *os.File, off, n int64) []byte {

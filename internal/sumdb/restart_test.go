@@ -2,6 +2,7 @@ package sumdb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -150,5 +151,58 @@ func TestEmptyKeyFileReplaced(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(file))
 	if len(entries) != 1 {
 		t.Errorf("files left beside the key: %v", entries)
+	}
+}
+
+// A tree head put back from earlier (the installation's first, zero-hash
+// empty head, which the migration accepts, or any older one) is a
+// rollback, not a crash: Add signs after every record, so a crash leaves at
+// most one record beyond the signed head. Dropping more would forget the
+// hashes pinned for private versions, and a moved tag would be taken as
+// first seen. The log refuses to open instead, and keeps the records.
+func TestOlderTreeHeadIsNotTakenForACrash(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, dir)
+	l.Close()
+	skey, _ := os.ReadFile(filepath.Join(dir, "key"))
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, _ := note.Sign(&note.Note{Text: string(tlog.FormatTree(tlog.Tree{N: 0}))}, signer)
+	l = reopen(t, dir, l)
+	heads := map[string][]byte{"zero-hash empty": legacy}
+	for i, v := range []string{"v1.0.0", "v1.0.1", "v1.0.2"} {
+		if i == 1 {
+			heads["one record"], _ = os.ReadFile(filepath.Join(dir, "log", "tree"))
+		}
+		if _, _, err := l.Add("example.com/a", v, h1("a"+v), h1("b"+v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	current, _ := os.ReadFile(filepath.Join(dir, "log", "tree"))
+	records, _ := os.ReadFile(filepath.Join(dir, "log", "records"))
+	l.Close()
+	for name, head := range heads {
+		if err := os.WriteFile(filepath.Join(dir, "log", "tree"), head, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		l2, dropped, err := sumdb.OpenLog(filepath.Join(dir, "log"), strings.TrimSpace(string(skey)))
+		var te *sumdb.TamperedError
+		if err == nil {
+			l2.Close()
+			t.Errorf("%s tree head put back: opened, %d records dropped", name, dropped)
+		} else if !errors.As(err, &te) {
+			t.Errorf("%s tree head put back: %v, want a TamperedError", name, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "log", "records")); string(got) != string(records) {
+			t.Errorf("%s tree head put back: records changed", name)
+		}
+		os.WriteFile(filepath.Join(dir, "log", "tree"), current, 0o600)
+	}
+	// The real head still opens.
+	l = reopen(t, dir, l)
+	if l.Size() != 3 {
+		t.Errorf("size = %d", l.Size())
 	}
 }

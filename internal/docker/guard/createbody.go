@@ -31,6 +31,8 @@ type hostConfig struct {
 	Mounts []struct {
 		Type, Source, Target string
 		ReadOnly             bool
+		// Labels of the volume dockerd creates for the mount.
+		VolumeOptions *struct{ Labels map[string]string }
 	}
 	Links        []string
 	NetworkMode  string

@@ -193,6 +193,9 @@ func (g *Guard) checkScope(c *call) *refusal {
 			return f
 		}
 		body, err := setOwnerLabel(c.body, c.owner)
+		if err == nil && e == "POST /containers/create" {
+			err = mountOwnerLabel(c.body)
+		}
 		if err != nil {
 			return &refusal{status: http.StatusForbidden, rule: err.rule, reason: err.reason}
 		}
@@ -230,6 +233,11 @@ func (g *Guard) checkScope(c *call) *refusal {
 		return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: "disk usage lists the containers and volumes of every client"}
 	case e == "POST /commit":
 		return g.checkRef(c, "container", c.r.URL.Query().Get("container"), "")
+	case e == "POST /build":
+		// The build's RUN steps join the network it names.
+		if m := c.r.URL.Query().Get("networkmode"); !builtinNetwork(m) {
+			return g.checkRef(c, "network", m, "building on ")
+		}
 	case e == "POST /networks/{id}/connect" || e == "POST /networks/{id}/disconnect":
 		if f := c.readBody(); f != nil {
 			return f
@@ -303,8 +311,14 @@ func (g *Guard) checkCreateRefs(c *call) *refusal {
 		}
 		if !found {
 			req := map[string]any{"Name": v, "Labels": map[string]string{OwnerLabel: c.owner}}
-			if _, err := g.daemonJSON(c.r.Context(), "POST", "/volumes/create", req, nil); err != nil {
+			var made struct{ Labels map[string]string }
+			if _, err := g.daemonJSON(c.r.Context(), "POST", "/volumes/create", req, &made); err != nil {
 				return &refusal{status: http.StatusBadGateway, rule: "owner-scope", reason: fmt.Sprintf("cannot create volume %q: %v", clip(v, 80), err)}
+			}
+			// dockerd answers with the volume of that name if one was made
+			// meanwhile, as it is.
+			if made.Labels[OwnerLabel] != c.owner {
+				return &refusal{status: http.StatusForbidden, rule: "owner-scope", reason: fmt.Sprintf("volume %q belongs to another client", v)}
 			}
 		}
 	}
@@ -360,6 +374,28 @@ func setOwnerLabel(body []byte, owner string) ([]byte, *labelError) {
 		return nil, &labelError{"strict-json", err.Error()}
 	}
 	return out, nil
+}
+
+// mountOwnerLabel refuses a containers/create body whose mounts give the
+// volumes dockerd creates for them OwnerLabel (VolumeOptions.Labels): such
+// a volume would be in another client's scope and shared with this
+// container.
+func mountOwnerLabel(body []byte) *labelError {
+	b, err := parseCreate(body)
+	if err != nil {
+		return &labelError{"strict-json", "request body refused: " + err.Error()}
+	}
+	for _, m := range b.host().Mounts {
+		if m.VolumeOptions == nil {
+			continue
+		}
+		for k := range m.VolumeOptions.Labels {
+			if strings.EqualFold(strings.TrimSpace(k), OwnerLabel) {
+				return &labelError{"owner-label", fmt.Sprintf("the label %s is set by gatehouse, not by clients (mount VolumeOptions.Labels)", OwnerLabel)}
+			}
+		}
+	}
+	return nil
 }
 
 // addLabelFilter adds a label filter to the filters parameter of a list

@@ -247,3 +247,54 @@ func TestAmbiguousReference(t *testing.T) {
 		t.Errorf("create on an ambiguous network: %d %s (%d forwarded)", resp.StatusCode, b, forwarded)
 	}
 }
+
+// A named volume a scoped client's new container would mount is created
+// first with the client's label; dockerd answers a create of a name that
+// exists by then (another client made it in between) with that volume, as
+// it is. The guard reads the answer: another's volume is refused, not
+// mounted. The race cannot be timed against the real dockerd, so a fake
+// daemon gives the answer dockerd gives when it is lost.
+func TestVolumeCreatedMeanwhileByAnother(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forwarded := 0
+	daemon := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/volumes"):
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"message":"get data: no such volume"}`)
+		case r.URL.Path == "/volumes/create":
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"Name":"data","Driver":"local","Labels":{"`+OwnerLabel+`":"someone-else"}}`)
+		default:
+			forwarded++
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"Id":"x"}`)
+		}
+	})}
+	go daemon.Serve(ln)
+	t.Cleanup(func() { daemon.Close() })
+	uid := os.Getuid()
+	prof, _ := rules.Compile("team", []string{"ci"}, nil, false)
+	prof.OwnerScoped = true
+	g, err := New(Options{Socket: sock, Audit: &recorder{}, Clients: []Client{{UID: &uid, Profile: prof}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveUnix(t, g)
+	body := `{"Image":"bb","HostConfig":{"NetworkMode":"none","Binds":["data:/d"]}}`
+	req, _ := http.NewRequest("POST", "http://docker/v1.41/containers/create", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "(rule owner-scope)") || forwarded != 0 {
+		t.Errorf("create mounting a volume another client created meanwhile: %d %s (%d forwarded)", resp.StatusCode, b, forwarded)
+	}
+}

@@ -2,6 +2,7 @@ package dockerguard
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -217,6 +218,35 @@ func TestOwnerScope(t *testing.T) {
 		}
 	})
 
+	t.Run("VolumeLabelFromClient", func(t *testing.T) {
+		// A volume dockerd creates for a mount carries the mount's
+		// VolumeOptions.Labels: with the owner label, another client's
+		// scope would gain a volume that this container shares.
+		n := 0
+		for _, client := range []string{ownerA, ciClient} {
+			for _, l := range []string{"dev.gatehouse.owner=owner-b", "DEV.gatehouse.OWNER=owner-b"} {
+				for _, named := range []bool{false, true} {
+					n++
+					src := ""
+					if named {
+						src = fmt.Sprintf("src=gh-planted-%d,", n)
+						defer e.direct(t, "volume", "rm", "-f", fmt.Sprintf("gh-planted-%d", n))
+					}
+					r := e.cli(t, client, "", "create", "--network", "none", "--mount", "type=volume,"+src+"dst=/d,volume-label="+l, image, "true")
+					if r.code == 0 {
+						e.direct(t, "rm", "-f", "-v", strings.TrimSpace(r.out))
+					}
+					if r.code == 0 || !strings.Contains(r.err, "(rule owner-label)") {
+						t.Errorf("create --mount ...volume-label=%s (%s) as %s: want a refusal naming owner-label, got:\n%s", l, src, client, r)
+					}
+				}
+			}
+		}
+		if out := e.ok(t, ownerB, "volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("volumes planted in B's scope: %q", out)
+		}
+	})
+
 	t.Run("ImageLabel", func(t *testing.T) {
 		// An image may carry the label; gatehouse's value on the create wins.
 		dir := t.TempDir()
@@ -267,6 +297,16 @@ func TestOwnerScope(t *testing.T) {
 		e.fails(t, ownerB, "not found", "network", "rm", "gh-na")
 		e.fails(t, ownerB, "not found", "network", "connect", "gh-na", "gh-own-b")
 		e.refused(t, ownerB, "owner-scope", "run", "--rm", "--network", "gh-na", image, "true")
+		// A build's RUN steps join the network it names: another's is
+		// refused by name and by id prefix, as for a container.
+		dir := t.TempDir()
+		writeFile(t, dir+"/Dockerfile", "FROM "+image+"\nRUN true\n")
+		naID := strings.TrimSpace(e.direct(t, "network", "inspect", "--format", "{{.Id}}", "gh-na").out)
+		for _, n := range []string{"gh-na", naID[:12], naID} {
+			e.refused(t, ownerB, "owner-scope", "build", "-q", "--network", n, dir)
+		}
+		e.ok(t, ownerA, "build", "-q", "-t", "gh-netbuild:1", "--network", "gh-na", dir)
+		defer e.direct(t, "rmi", "-f", "gh-netbuild:1")
 		e.refused(t, ownerB, "owner-scope", "create", "--network", "none", "--link", "gh-own-a:a", image, "true")
 		e.refused(t, ownerA, "owner-scope", "network", "connect", "gh-na", "gh-own-b")
 		// A's own containers may join A's network.

@@ -317,7 +317,10 @@ func (s *Source) download(ctx context.Context, path, version string) (*download,
 	}
 	// The .info, .mod and .zip requests of a version share one download;
 	// one that is still waiting for a slot when they have all gone is dropped.
-	v, err := s.group.Do(ctx, key, func(ctx context.Context) (any, error) {
+	// Each owner waits for its own: a download waits in its starter's fair
+	// share of the slots, and one joined from another owner would wait
+	// behind the starter's backlog. A finished one (recent) is anyone's.
+	v, err := s.group.Do(ctx, key+"\x00"+s.opts.Owner(ctx), func(ctx context.Context) (any, error) {
 		d, err := s.fetch(ctx, path, version)
 		if err != nil {
 			return nil, err
