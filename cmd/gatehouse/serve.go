@@ -189,6 +189,10 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Logger:      log,
 		Observer:    cacheObserver(mets),
 		NotFoundTTL: notFoundTTL(time.Duration(cfg.PrivateNotFoundTTL)),
+		// Lists and @latest kept in memory, misses' siblings prefetched:
+		// docs/configuration.md.
+		ListTTL: time.Duration(cfg.ListTTL), PrivateListTTL: time.Duration(cfg.PrivateListTTL),
+		ListMaxStale: time.Duration(cfg.ListMaxStale), PrefetchWorkers: int(cfg.PrefetchWorkers),
 	})
 	if err != nil {
 		priv.Close()

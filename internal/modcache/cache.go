@@ -52,6 +52,11 @@ type Options struct {
 	Timeout    time.Duration // for one upstream fetch
 	MaxZipSize int64
 	Logger     *slog.Logger
+	// PrefetchWorkers is how many upstream fetches at once may fetch the
+	// siblings of a client's miss (.info after .mod; .mod and .zip after
+	// .info; .info and .mod after .zip) before they are asked for, apart
+	// from MaxFetches. 0: no prefetch.
+	PrefetchWorkers int
 	// Observer is told of upstream fetches and refused downloads (for
 	// metrics); nil: no one.
 	Observer Observer
@@ -60,6 +65,13 @@ type Options struct {
 	// so that asking for the same missing path over and over costs one
 	// child go command, not one each time. Failures are not remembered.
 	NotFoundTTL time.Duration
+	// ListTTL is how long the upstream's answer to @v/list and @latest is
+	// kept and served from memory; an answer up to twice as old is served
+	// while it is fetched again in the background (0: not kept; every
+	// request asks the upstream). PrivateListTTL is the same for private
+	// routes. ListMaxStale is how old a kept answer may be and still be
+	// served when the upstream fails.
+	ListTTL, PrivateListTTL, ListMaxStale time.Duration
 }
 
 // Observer watches the cache's upstream traffic. Its calls must be cheap
@@ -89,6 +101,11 @@ type Cache struct {
 
 	lastUpstreamOK   atomic.Int64 // unix nanos of the last answer from an upstream
 	lastUpstreamFail atomic.Int64
+
+	// answers keeps upstream answers to @v/list and @latest for ListTTL.
+	answers answers
+	// prefetch fetches the siblings of misses; nil: no prefetch.
+	prefetch *prefetcher
 }
 
 // New returns a Cache.
@@ -125,7 +142,11 @@ func New(opts Options) (*Cache, error) {
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}, nil
+	c := &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}
+	if opts.PrefetchWorkers > 0 {
+		c.prefetch = &prefetcher{workers: make(chan struct{}, opts.PrefetchWorkers)}
+	}
+	return c, nil
 }
 
 // removeStaleZips removes staged zips that a process which died mid-fetch
@@ -182,6 +203,7 @@ func (c *Cache) Open(ctx context.Context, modPath, version string, kind goproxy.
 	if err != nil {
 		return nil, err
 	}
+	c.prefetchSiblings(ctx, modPath, version, kind)
 	obj, err = c.opts.Store.Open(ctx, name)
 	if err != nil {
 		return nil, &StorageError{err}
@@ -204,7 +226,9 @@ func (c *Cache) ReadGoMod(ctx context.Context, modPath, version string) ([]byte,
 }
 
 func (c *Cache) readAll(ctx context.Context, modPath, version string, kind goproxy.Kind, limit int64) ([]byte, error) {
-	a, err := c.Open(ctx, modPath, version, kind)
+	// What the proxy reads for itself (policy facts of every listed
+	// version, say) is no sign that a client wants the rest.
+	a, err := c.Open(withoutPrefetch(ctx), modPath, version, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +244,12 @@ func (c *Cache) readAll(ctx context.Context, modPath, version string, kind gopro
 // wanted it has gone is dropped. A private route's "not found" is
 // remembered for NotFoundTTL.
 func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(context.Context) (any, error)) (any, error) {
+	return c.flightIn(ctx, c.slots, modPath, key, fetch)
+}
+
+// flightIn is flight taking its slot from slots; nil: the caller holds one
+// of its own (a prefetch worker's).
+func (c *Cache) flightIn(ctx context.Context, slots chan struct{}, modPath, key string, fetch func(context.Context) (any, error)) (any, error) {
 	private := c.opts.Route(modPath).Private && c.opts.NotFoundTTL > 0
 	if private {
 		if err := c.gone.get(key); err != nil {
@@ -235,11 +265,13 @@ func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(cont
 		}()
 		fctx, cancel := context.WithTimeout(fctx, c.opts.Timeout)
 		defer cancel()
-		select {
-		case c.slots <- struct{}{}:
-			defer func() { <-c.slots }()
-		case <-fctx.Done():
-			return nil, &UpstreamError{Err: fmt.Errorf("waiting for an upstream slot: %w", fctx.Err())}
+		if slots != nil {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-fctx.Done():
+				return nil, &UpstreamError{Err: fmt.Errorf("waiting for an upstream slot: %w", fctx.Err())}
+			}
 		}
 		v, err = fetch(fctx)
 		c.noteUpstream(err)

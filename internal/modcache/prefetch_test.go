@@ -1,0 +1,117 @@
+package modcache_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+)
+
+func withPrefetch(workers, maxFetches int) func(*modcache.Options) {
+	return func(o *modcache.Options) { o.PrefetchWorkers, o.MaxFetches = workers, maxFetches }
+}
+
+func open(t *testing.T, c *modcache.Cache, mod, version string, kind goproxy.Kind) modcache.Source {
+	t.Helper()
+	a, err := c.Open(context.Background(), mod, version, kind)
+	if err != nil {
+		t.Fatalf("%s@%s.%s: %v", mod, version, kind, err)
+	}
+	a.Close()
+	return a.Source
+}
+
+// An .info miss prefetches the .mod and .zip, a .mod miss only the .info:
+// once the prefetches are done, the client's next requests are hits, and
+// the upstream saw each artifact once.
+func TestPrefetchWarmsSiblings(t *testing.T) {
+	e := newEnv(t, withPrefetch(2, 0))
+	const mod = "example.com/lib"
+	url := func(v, k string) string { return "/" + mod + "/@v/" + v + "." + k }
+
+	if src := open(t, e.cache, mod, "v1.0.0", goproxy.KindInfo); src != modcache.FromUpstream {
+		t.Fatalf(".info source %s, want a miss", src)
+	}
+	waitFor(t, "two prefetches", func() bool { return e.cache.PrefetchesDone() == 2 })
+	for _, k := range []goproxy.Kind{goproxy.KindMod, goproxy.KindZip} {
+		if src := open(t, e.cache, mod, "v1.0.0", k); src != modcache.FromCache {
+			t.Errorf(".%s after an .info miss: source %s, want a prefetched hit", k, src)
+		}
+		if n := e.up.Count(url("v1.0.0", string(k))); n != 1 {
+			t.Errorf("upstream saw %d requests for .%s, want 1", n, k)
+		}
+	}
+
+	if src := open(t, e.cache, mod, "v1.1.0", goproxy.KindMod); src != modcache.FromUpstream {
+		t.Fatalf(".mod source %s, want a miss", src)
+	}
+	waitFor(t, "one more prefetch", func() bool { return e.cache.PrefetchesDone() == 3 })
+	if src := open(t, e.cache, mod, "v1.1.0", goproxy.KindInfo); src != modcache.FromCache {
+		t.Errorf(".info after a .mod miss: source %s, want a prefetched hit", src)
+	}
+	if n := e.up.Count(url("v1.1.0", "zip")); n != 0 {
+		t.Errorf("a .mod miss fetched the zip (%d requests): the go command reads far more go.mod files than it downloads", n)
+	}
+
+	// Without workers there is no prefetch.
+	e2 := newEnv(t, nil)
+	open(t, e2.cache, mod, "v1.0.0", goproxy.KindInfo)
+	time.Sleep(100 * time.Millisecond)
+	if n := e2.up.Count(url("v1.0.0", "zip")); n != 0 {
+		t.Errorf("prefetch off, yet the upstream saw %d zip requests", n)
+	}
+}
+
+// A client asking for an artifact being prefetched shares that fetch.
+func TestPrefetchSharedWithClient(t *testing.T) {
+	e := newEnv(t, withPrefetch(2, 0))
+	const mod = "example.com/lib"
+	open(t, e.cache, mod, "v1.2.0", goproxy.KindInfo)
+	e.up.SetDelay(100 * time.Millisecond)
+	open(t, e.cache, mod, "v1.2.0", goproxy.KindZip) // while the prefetch runs, or after
+	// The zip is stored now; a late prefetch of it finds it so.
+	waitFor(t, "the prefetches", func() bool { return e.cache.PrefetchesDone() >= 2 })
+	if n := e.up.Count("/" + mod + "/@v/v1.2.0.zip"); n != 1 {
+		t.Errorf("upstream saw %d zip requests, want 1 (prefetch and client share a fetch)", n)
+	}
+}
+
+// Prefetches hold workers of their own: with every prefetch worker busy on
+// a slow upstream, a client's miss still gets the one client slot at once,
+// and a hit is served at once.
+func TestPrefetchNeverBlocksClients(t *testing.T) {
+	e := newEnv(t, withPrefetch(1, 1))
+	const mod = "example.com/lib"
+	open(t, e.cache, mod, "v1.3.0", goproxy.KindInfo) // a hit for later
+	waitFor(t, "warming", func() bool { return e.cache.PrefetchesDone() == 2 })
+	open(t, e.cache, "example.com/greet", "v1.0.0", goproxy.KindMod) // warms the checksum database tiles
+	waitFor(t, "warming", func() bool { return e.cache.PrefetchesDone() == 3 })
+
+	const delay = 400 * time.Millisecond
+	e.up.SetDelay(delay)
+	start := time.Now()
+	open(t, e.cache, mod, "v1.0.0", goproxy.KindInfo) // starts two slow prefetches
+	baseline := time.Since(start)
+	waitFor(t, "a prefetch at the upstream", func() bool {
+		return e.up.Count("/"+mod+"/@v/v1.0.0.mod")+e.up.Count("/"+mod+"/@v/v1.0.0.zip") > 0
+	})
+
+	start = time.Now()
+	if src := open(t, e.cache, mod, "v1.3.0", goproxy.KindZip); src != modcache.FromCache {
+		t.Fatalf("source %s, want a hit", src)
+	}
+	if d := time.Since(start); d > delay/4 {
+		t.Errorf("a hit took %v while prefetches ran", d)
+	}
+	start = time.Now()
+	open(t, e.cache, mod, "v1.1.0", goproxy.KindInfo) // a client miss with the only client slot
+	if d := time.Since(start); d > baseline+delay/2 {
+		t.Errorf("a client miss took %v while prefetches ran, against %v alone: it waited for them", d, baseline)
+	}
+	if done := e.cache.PrefetchesDone(); done >= 5 {
+		t.Fatalf("the prefetches were done already (%d): the test proved nothing", done)
+	}
+	waitFor(t, "the prefetches", func() bool { return e.cache.PrefetchesDone() == 7 })
+}
