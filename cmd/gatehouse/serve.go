@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -49,7 +50,13 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
 		return 2
 	}
-	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
+	// Request lines are buffered and written out together (every
+	// logFlush, and at exit, SIGTERM included); everything else goes out
+	// at once, after them, so the stream keeps its order.
+	logOut := logbuf.New(env.stderr, logFlush, 64<<10)
+	defer logOut.Close()
+	log := newLogger(logOut.Direct(), string(cfg.LogFormat), string(cfg.LogLevel))
+	reqLog := newLogger(logOut, string(cfg.LogFormat), string(cfg.LogLevel))
 
 	acc, err := buildAccess(ctx, cfg, log, env.stdout)
 	if err != nil {
@@ -57,7 +64,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	defer acc.Close(log)
 	mets := newMetrics(cfg)
-	srv, err := buildServer(ctx, cfg, log, acc, mets)
+	srv, err := buildServer(ctx, cfg, log, reqLog, acc, mets)
 	if err != nil {
 		return startFailed(env, log, err)
 	}
@@ -134,9 +141,13 @@ func startFailed(env *cmdEnv, log *slog.Logger, err error) int {
 	return 1
 }
 
+// logFlush is how long a request's log line may wait in memory.
+const logFlush = 250 * time.Millisecond
+
 // buildServer wires storage, upstream, verification and cache into a server;
-// acc may be nil: no access control (tests); mets may be nil: no metrics.
-func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts, mets *metrics.Metrics) (*server.Server, error) {
+// reqLog (nil: log) gets the request lines; acc may be nil: no access
+// control (tests); mets may be nil: no metrics.
+func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logger, acc *accessParts, mets *metrics.Metrics) (*server.Server, error) {
 	if acc == nil {
 		acc = &accessParts{}
 	}
@@ -218,6 +229,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Cache:        cache,
 		SumDB:        &sumdbs,
 		Logger:       log,
+		RequestLog:   reqLog,
 		Middleware:   acc.Middleware,
 		Gates:        gates,
 		OnDone:       acc.OnDone,

@@ -31,6 +31,10 @@ type Options struct {
 	Cache  *modcache.Cache
 	SumDB  http.Handler // serves /sumdb/...; nil: 404
 	Logger *slog.Logger
+	// RequestLog gets the one access log line per request; nil: Logger.
+	// It may be buffered (logbuf): those lines can wait, the audit log
+	// (OnDone) is the record.
+	RequestLog *slog.Logger
 
 	// Gates decide, in order, whether a parsed protocol request may go on,
 	// and which versions a caller may see.
@@ -65,6 +69,7 @@ const writeChunk = 1 << 20
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	reqLog  *slog.Logger
 	handler http.Handler
 
 	probeMu  sync.Mutex
@@ -84,7 +89,10 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, readyTTL: 2 * time.Second}
+	if opts.RequestLog == nil {
+		opts.RequestLog = opts.Logger
+	}
+	s := &Server{opts: opts, log: opts.Logger, reqLog: opts.RequestLog, readyTTL: 2 * time.Second}
 	// Routes by hand, not with a ServeMux: a mux answers unclean paths
 	// (//, /./, /../) and /sumdb with redirects to other paths, and a
 	// redirect to another module's path is no answer for a module proxy.
@@ -213,7 +221,7 @@ func (s *Server) logged(next http.Handler) http.Handler {
 				e.Decision, e.Reason = "error", http.StatusText(rw.status)
 			}
 		}
-		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		if s.reqLog.Enabled(r.Context(), slog.LevelInfo) {
 			attrs := make([]slog.Attr, 0, 12)
 			attrs = append(attrs,
 				slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -234,7 +242,7 @@ func (s *Server) logged(next http.Handler) http.Handler {
 					attrs = append(attrs, slog.String("rule", e.Rule))
 				}
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			s.reqLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}
 		if s.opts.Observe != nil {
 			s.opts.Observe(e)
