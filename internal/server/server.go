@@ -5,13 +5,14 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"path"
@@ -190,10 +191,13 @@ func capURI(u string) string {
 	return u
 }
 
+// newRequestID returns 16 random hex digits. The id names a request in
+// logs and error messages; it is no secret, so the runtime's fast random
+// source serves (crypto/rand cost a system call per request).
 func newRequestID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var b [16]byte
+	hex.Encode(b[:], binary.BigEndian.AppendUint64(make([]byte, 0, 8), mrand.Uint64()))
+	return string(b[:])
 }
 
 // logged assigns the request id, records the request's facts, writes one
@@ -201,7 +205,11 @@ func newRequestID() string {
 func (s *Server) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
-		e := &reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, RawURI: capURI(r.RequestURI)}
+		// The request's record and its response recorder live as long
+		// as the request: one allocation for both.
+		st := &requestState{}
+		e, rw := &st.entry, &st.rec
+		*e = reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, RawURI: capURI(r.RequestURI)}
 		if cid := r.Header.Get("X-Request-Id"); requestIDRE.MatchString(cid) {
 			e.ClientRequestID = cid
 		}
@@ -209,7 +217,7 @@ func (s *Server) logged(next http.Handler) http.Handler {
 			e.Client = host
 		}
 		w.Header()["X-Request-Id"] = []string{id}
-		rw := &recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: http.NewResponseController(w)}
+		*rw = recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: *http.NewResponseController(w)}
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
 		rw.extend() // for what net/http writes after the handler: headers of bodiless answers, the buffer's tail
 		e.Status, e.Bytes = rw.status, rw.bytes
@@ -290,6 +298,12 @@ func onlyGetHead(next http.Handler) http.Handler {
 	})
 }
 
+// requestState is what logged keeps for one request.
+type requestState struct {
+	entry reqlog.Entry
+	rec   recorder
+}
+
 // recorder captures the status and body size for the log, and gives each
 // write its own deadline.
 type recorder struct {
@@ -298,7 +312,7 @@ type recorder struct {
 	bytes       int64
 	wroteHeader bool
 	stall       time.Duration
-	rc          *http.ResponseController
+	rc          http.ResponseController
 }
 
 // extend moves the connection's write deadline to stall from now. A
