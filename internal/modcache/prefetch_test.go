@@ -2,11 +2,16 @@ package modcache_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
+	"github.com/gatehouse-dev/gatehouse/internal/upstream"
 )
 
 func withPrefetch(workers, maxFetches int) func(*modcache.Options) {
@@ -114,4 +119,66 @@ func TestPrefetchNeverBlocksClients(t *testing.T) {
 		t.Fatalf("the prefetches were done already (%d): the test proved nothing", done)
 	}
 	waitFor(t, "the prefetches", func() bool { return e.cache.PrefetchesDone() == 7 })
+}
+
+type ownerKey struct{}
+
+// ownerSource is a private source that records whose request (a context
+// value, as direct.Source's Owner reads the identity) each fetch ran for.
+type ownerSource struct {
+	countingSource
+	owners sync.Map // "kind" → owner
+}
+
+func (s *ownerSource) note(ctx context.Context, kind string) {
+	owner, _ := ctx.Value(ownerKey{}).(string)
+	s.owners.Store(kind, owner)
+}
+
+func (s *ownerSource) Info(ctx context.Context, p, v string) ([]byte, error) {
+	s.note(ctx, "info")
+	return s.countingSource.Info(ctx, p, v)
+}
+
+func (s *ownerSource) GoMod(ctx context.Context, p, v string) ([]byte, error) {
+	s.note(ctx, "mod")
+	return []byte("module " + p + "\n"), nil
+}
+
+func (s *ownerSource) Zip(ctx context.Context, p, v string) (io.ReadCloser, error) {
+	s.note(ctx, "zip")
+	return nil, upstream.ErrNotFound
+}
+
+// A private module's prefetches run for the identity whose request caused
+// them, so its child go commands count against that identity's slots.
+func TestPrefetchKeepsRequestIdentity(t *testing.T) {
+	src := &ownerSource{countingSource: countingSource{calls: map[string]int{}}}
+	store, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := modcache.New(modcache.Options{
+		Store: store, TempDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), PrefetchWorkers: 2,
+		Route: func(string) modcache.Route { return modcache.Route{Name: "private", Source: src, Private: true} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ownerKey{}, "alice"))
+	a, err := c.Open(ctx, "git.corp.test/lib", "v1.0.0", goproxy.KindInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	cancel() // the client is gone; its prefetches go on
+	waitFor(t, "the prefetches", func() bool { return c.PrefetchesDone() == 2 })
+	for _, k := range []string{"mod", "zip"} {
+		if owner, _ := src.owners.Load(k); owner != "alice" {
+			t.Errorf("prefetch of .%s ran for %q, want alice", k, owner)
+		}
+	}
+	if src := open(t, c, "git.corp.test/lib", "v1.0.0", goproxy.KindMod); src != modcache.FromCache {
+		t.Errorf("prefetched .mod: source %s, want a hit", src)
+	}
 }
