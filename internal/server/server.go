@@ -216,7 +216,8 @@ func (s *Server) logged(next http.Handler) http.Handler {
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			e.Client = host
 		}
-		w.Header()["X-Request-Id"] = []string{id}
+		st.idHeader[0] = id
+		w.Header()["X-Request-Id"] = st.idHeader[:]
 		*rw = recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: *http.NewResponseController(w)}
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
 		rw.extend() // for what net/http writes after the handler: headers of bodiless answers, the buffer's tail
@@ -300,8 +301,9 @@ func onlyGetHead(next http.Handler) http.Handler {
 
 // requestState is what logged keeps for one request.
 type requestState struct {
-	entry reqlog.Entry
-	rec   recorder
+	entry    reqlog.Entry
+	rec      recorder
+	idHeader [1]string
 }
 
 // recorder captures the status and body size for the log, and gives each
