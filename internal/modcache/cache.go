@@ -188,6 +188,7 @@ func (c *Cache) Open(ctx context.Context, modPath, version string, kind goproxy.
 	name := goproxy.ArtifactName(modPath, version, kind)
 	obj, err := c.opts.Store.Open(ctx, name)
 	if err == nil {
+		c.claimed(ctx, modPath, version, kind, name)
 		return &Artifact{Object: obj, Source: FromCache}, nil
 	}
 	if !errors.Is(err, storage.ErrNotExist) {

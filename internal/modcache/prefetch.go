@@ -3,6 +3,7 @@ package modcache
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
@@ -20,6 +21,53 @@ type prefetcher struct {
 	workers chan struct{}
 	pending atomic.Int64 // started and not done, waiting for a worker or not
 	done    atomic.Int64 // finished, for tests
+
+	// unclaimed holds the artifacts prefetches stored that no client has
+	// asked for yet. A client's first request of one is the same sign as
+	// a miss (the .info of a build's .mod phase, prefetched, is first
+	// asked for in its .info phase, which foretells the zips), so it
+	// prefetches the siblings too.
+	mu        sync.Mutex
+	unclaimed map[string]struct{}
+	nUnclaim  atomic.Int64 // len(unclaimed), read without mu on every hit
+}
+
+// maxUnclaimed bounds unclaimed; beyond it prefetched artifacts are not
+// remembered (their first request then prefetches nothing).
+const maxUnclaimed = 10000
+
+func (p *prefetcher) markUnclaimed(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unclaimed == nil {
+		p.unclaimed = map[string]struct{}{}
+	}
+	if len(p.unclaimed) < maxUnclaimed {
+		p.unclaimed[name] = struct{}{}
+		p.nUnclaim.Store(int64(len(p.unclaimed)))
+	}
+}
+
+// claim reports whether name was prefetched and not asked for yet, and
+// marks it asked for. It costs a hit one atomic load when nothing waits.
+func (p *prefetcher) claim(name string) bool {
+	if p.nUnclaim.Load() == 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.unclaimed[name]
+	delete(p.unclaimed, name)
+	p.nUnclaim.Store(int64(len(p.unclaimed)))
+	return ok
+}
+
+// claimed starts the siblings' prefetches if a hit of name is a client's
+// first request of an artifact a prefetch stored.
+func (c *Cache) claimed(ctx context.Context, modPath, version string, kind goproxy.Kind, name string) {
+	if p := c.prefetch; p != nil && p.nUnclaim.Load() != 0 && ctx.Value(noPrefetchKey{}) == nil && p.claim(name) {
+		c.prefetchSiblings(ctx, modPath, version, kind)
+	}
 }
 
 // maxPendingPrefetches bounds the prefetches waiting for a worker; beyond
@@ -81,15 +129,31 @@ func (c *Cache) prefetchOne(ctx context.Context, modPath, version string, kind g
 	}
 	p.workers <- struct{}{}
 	defer func() { <-p.workers }()
+	stored := false // by this prefetch's own fetch, not a client's it joined
 	_, err := c.flightIn(ctx, nil, modPath, name, func(ctx context.Context) (any, error) {
 		if _, err := c.opts.Store.Stat(ctx, name); err == nil {
 			return "", nil
 		}
-		return c.fetch(ctx, modPath, version, kind, name)
+		h1, err := c.fetch(ctx, modPath, version, kind, name)
+		stored = err == nil
+		return h1, err
 	})
+	if stored {
+		p.markUnclaimed(name)
+	}
 	if err != nil && !errors.Is(err, upstream.ErrNotFound) {
 		c.log.Debug("prefetch failed", "module", modPath, "version", version, "kind", string(kind), "err", err)
 	}
+}
+
+// PrefetchesPending returns how many prefetches were started and have not
+// finished (for tests: after Open returns, the prefetches it started are
+// counted here).
+func (c *Cache) PrefetchesPending() int64 {
+	if c.prefetch == nil {
+		return 0
+	}
+	return c.prefetch.pending.Load()
 }
 
 // PrefetchesDone returns how many prefetches have finished (for tests).

@@ -230,3 +230,41 @@ func benchParallel(b *testing.B, h http.Handler, path string) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 	cpu.report(b)
 }
+
+// BenchmarkColdPhases downloads every fixture version into an empty store
+// the way the go command asks for a build (every .mod, then every .info,
+// then every .zip, one at a time), 20 ms from the upstream, with prefetch
+// off and on. It reports the wall time of one cold build.
+func BenchmarkColdPhases(b *testing.B) {
+	versions := [][2]string{
+		{"example.com/hello/v2", "v2.0.0"}, {"example.com/greet", "v1.0.0"}, {"example.com/greet", "v1.1.0"},
+		{"example.com/hello", "v1.0.0"}, {"example.com/lib", "v1.0.0"}, {"example.com/lib", "v1.1.0"},
+		{"example.com/lib", "v1.2.0"}, {"example.com/lib", "v1.3.0"},
+	}
+	for _, workers := range []int{0, 8} {
+		b.Run(fmt.Sprintf("prefetch=%d", workers), func(b *testing.B) {
+			var upstream int
+			for b.Loop() {
+				b.StopTimer()
+				e := newTestEnvWith(b, func(o *modcache.Options) { o.PrefetchWorkers = workers })
+				e.up.SetDelay(20 * time.Millisecond)
+				b.StartTimer()
+				for _, kind := range []string{"mod", "info", "zip"} {
+					for _, v := range versions {
+						if resp, body := do(b, "GET", e.srv.URL+"/"+v[0]+"/@v/"+v[1]+"."+kind); resp.StatusCode != 200 {
+							b.Fatalf("%s@%s.%s: %d %s", v[0], v[1], kind, resp.StatusCode, body)
+						}
+					}
+				}
+				b.StopTimer()
+				for e.cache.PrefetchesPending() > 0 {
+					time.Sleep(time.Millisecond)
+				}
+				upstream += e.up.TotalCount()
+				e.srv.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(upstream)/float64(b.N)/float64(len(versions)), "upstream-req/version")
+		})
+	}
+}

@@ -84,7 +84,7 @@ func TestPrefetchedArtifactStillGated(t *testing.T) {
 		t.Fatalf(".info: %d %s", resp.StatusCode, body)
 	}
 	zip := goproxy.ArtifactName("example.com/greet", "v1.1.0", goproxy.KindZip)
-	for deadline := time.Now().Add(5 * time.Second); e.cache.PrefetchesDone() < 2; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); e.cache.PrefetchesPending() > 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the prefetches did not finish")
 		}
