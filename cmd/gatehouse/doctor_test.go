@@ -268,7 +268,7 @@ func startGatehouse(t *testing.T, up *testproxy.Server) string {
 	cfg.Upstream = config.String(up.URL)
 	cfg.SumDB = config.String(up.GOSUMDB())
 	cfg.UpstreamTimeout = config.Duration(10 * time.Second)
-	srv, err := buildServer(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	srv, err := buildServer(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

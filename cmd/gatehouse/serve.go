@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -50,7 +51,13 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "gatehouse serve: "+err.Error())
 		return 2
 	}
-	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
+	// Request lines are buffered and written out together (every
+	// logFlush, and at exit, SIGTERM included); everything else goes out
+	// at once, after them, so the stream keeps its order.
+	logOut := logbuf.New(env.stderr, logFlush, 64<<10)
+	defer logOut.Close()
+	log := newLogger(logOut.Direct(), string(cfg.LogFormat), string(cfg.LogLevel))
+	reqLog := newLogger(logOut, string(cfg.LogFormat), string(cfg.LogLevel))
 
 	acc, err := buildAccess(ctx, cfg, log, env.stdout)
 	if err != nil {
@@ -58,7 +65,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	defer acc.Close(log)
 	mets := newMetrics(cfg)
-	srv, err := buildServer(ctx, cfg, log, acc, mets)
+	srv, err := buildServer(ctx, cfg, log, reqLog, acc, mets)
 	if err != nil {
 		return startFailed(env, log, err)
 	}
@@ -135,9 +142,13 @@ func startFailed(env *cmdEnv, log *slog.Logger, err error) int {
 	return 1
 }
 
+// logFlush is how long a request's log line may wait in memory.
+const logFlush = 250 * time.Millisecond
+
 // buildServer wires storage, upstream, verification and cache into a server;
-// acc may be nil: no access control (tests); mets may be nil: no metrics.
-func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *accessParts, mets *metrics.Metrics) (*server.Server, error) {
+// reqLog (nil: log) gets the request lines; acc may be nil: no access
+// control (tests); mets may be nil: no metrics.
+func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logger, acc *accessParts, mets *metrics.Metrics) (*server.Server, error) {
 	if acc == nil {
 		acc = &accessParts{}
 	}
@@ -191,6 +202,10 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Observer:    cacheObserver(mets),
 		NotFoundTTL: notFoundTTL(time.Duration(cfg.PrivateNotFoundTTL)),
 		Owner:       auth.LimitKey,
+		// Lists and @latest kept in memory, misses' siblings prefetched:
+		// docs/configuration.md.
+		ListTTL: time.Duration(cfg.ListTTL), PrivateListTTL: time.Duration(cfg.PrivateListTTL),
+		ListMaxStale: time.Duration(cfg.ListMaxStale), PrefetchWorkers: int(cfg.PrefetchWorkers),
 	})
 	if err != nil {
 		priv.Close()
@@ -216,6 +231,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Cache:        cache,
 		SumDB:        &sumdbs,
 		Logger:       log,
+		RequestLog:   reqLog,
 		Middleware:   acc.Middleware,
 		Gates:        gates,
 		OnDone:       acc.OnDone,

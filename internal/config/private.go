@@ -19,6 +19,7 @@ type Private struct {
 	PrivateFetchesPerIdentity  Int      `toml:"private_fetches_per_identity"`
 	PrivateQueuePerIdentity    Int      `toml:"private_queue_per_identity"`
 	PrivateNotFoundTTL         Duration `toml:"private_not_found_ttl"`
+	PrivateListTTL             Duration `toml:"private_list_ttl"`
 	PrivateSSHKey              String   `toml:"private_ssh_key"`
 	PrivateSSHKnownHosts       String   `toml:"private_ssh_known_hosts"`
 	PrivateGitCredentialHelper String   `toml:"private_git_credential_helper"`
@@ -52,6 +53,7 @@ func DefaultPrivate() Private {
 		// PrivateFetchesPerIdentity 0: half of PrivateFetches.
 		PrivateQueuePerIdentity: 64,
 		PrivateNotFoundTTL:      Duration(30 * time.Second),
+		PrivateListTTL:          Duration(30 * time.Second),
 		OwnSumDB:                "gatehouse",
 	}
 }
@@ -65,6 +67,7 @@ func (c *Private) privateKeys() []Key {
 		{Name: "private-fetches-per-identity", Value: &c.PrivateFetchesPerIdentity, Usage: "private `fetches` one identity may run at once; its others wait (0: half of --private-fetches, at least 1)"},
 		{Name: "private-queue-per-identity", Value: &c.PrivateQueuePerIdentity, Usage: "private `fetches` one identity may have waiting for a slot; more are refused with 429"},
 		{Name: "private-not-found-ttl", Value: &c.PrivateNotFoundTTL, Usage: "how long a private source's \"not found\" is remembered (`duration`; 0s: not at all)"},
+		{Name: "private-list-ttl", Value: &c.PrivateListTTL, Usage: "list-ttl for private modules (`duration`): each answer costs a child go command; 0: ask every time"},
 		{Name: "private-ssh-key", Value: &c.PrivateSSHKey, Usage: "ssh deploy key `file` for git over ssh"},
 		{Name: "private-ssh-known-hosts", Value: &c.PrivateSSHKnownHosts, Usage: "known_hosts `file` pinning the ssh hosts' keys (required with --private-ssh-key)"},
 		{Name: "private-git-credential-helper", Value: &c.PrivateGitCredentialHelper, Usage: "git credential.helper `value` for private https fetches"},

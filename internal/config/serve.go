@@ -35,6 +35,9 @@ type Serve struct {
 	ModuleIndex     String   `toml:"module_index"`
 	MinAgeFallback  String   `toml:"min_age_fallback"`
 	MetricsListen   String   `toml:"metrics_listen"`
+	ListTTL         Duration `toml:"list_ttl"`
+	ListMaxStale    Duration `toml:"list_max_stale"`
+	PrefetchWorkers Int      `toml:"prefetch_workers"`
 
 	Private // private modules and the own checksum log: private.go
 	Access  // TLS, authentication, authorization, audit: access.go
@@ -60,6 +63,9 @@ func DefaultServe() *Serve {
 		PolicyPoll:      Duration(5 * time.Second),
 		ModuleIndex:     "https://index.golang.org/index",
 		MinAgeFallback:  "first_seen",
+		ListTTL:         Duration(time.Minute),
+		ListMaxStale:    Duration(time.Hour),
+		PrefetchWorkers: 8,
 		Private:         DefaultPrivate(),
 		Access:          defaultAccess(),
 	}
@@ -86,6 +92,9 @@ func (c *Serve) Keys() []Key {
 		{Name: "module-index", Value: &c.ModuleIndex, Usage: "`URL` of the module index that dates public versions for min_age (index.golang.org format), or off; see docs/policy.md"},
 		{Name: "min-age-fallback", Value: &c.MinAgeFallback, Usage: "clock of min_age where no index dates a version: first_seen (when gatehouse first saw it) or commit_time (the .info Time, which the author chooses)"},
 		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off); see docs/deployment.md"},
+		{Name: "list-ttl", Value: &c.ListTTL, Usage: "how long (`duration`) the upstream's @v/list and @latest answers are served from memory; up to twice as old while refreshed in the background; 0: ask every time"},
+		{Name: "list-max-stale", Value: &c.ListMaxStale, Usage: "how old (`duration`) a kept @v/list or @latest answer may be and still be served while the upstream fails"},
+		{Name: "prefetch-workers", Value: &c.PrefetchWorkers, Usage: "upstream `fetches` at once that fetch the sibling .info, .mod and .zip of a miss before they are asked for; 0: no prefetch"},
 	}, append(c.privateKeys(), c.Access.keys()...)...)
 }
 
@@ -123,6 +132,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.MaxFetches < 1 || c.MaxFetches > 10000 {
 		return bad("max-upstream-fetches", "%d is outside 1..10000", c.MaxFetches)
+	}
+	if c.PrefetchWorkers < 0 || c.PrefetchWorkers > 1000 {
+		return bad("prefetch-workers", "%d is outside 0..1000", c.PrefetchWorkers)
 	}
 	if c.MaxZipSize < 1 || c.MaxZipSize > MaxZipSizeLimit {
 		return bad("max-zip-size", "%d is outside 1..%d", c.MaxZipSize, MaxZipSizeLimit)

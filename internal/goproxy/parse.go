@@ -103,15 +103,21 @@ func Parse(escapedPath string) (Request, error) {
 		return Request{}, &ParseError{NotFound: true, Reason: "not a module proxy request: want /<module>/@v/... or /<module>/@latest"}
 	}
 
-	mod, err := module.UnescapePath(escMod)
-	if err != nil {
-		return Request{}, bad("invalid escaped module path %q", escMod)
+	mod, ok := plain(escMod), false
+	if mod != "" && !strings.HasPrefix(mod, "-") && module.CheckPath(mod) == nil {
+		ok = true // a path without escapes is itself; one CheckPath will do
 	}
-	if strings.HasPrefix(mod, "-") {
-		return Request{}, bad("invalid module path %q: begins with -", mod)
-	}
-	if err := module.CheckPath(mod); err != nil {
-		return Request{}, bad("invalid module path: %v", trimModulePrefix(err))
+	if !ok {
+		var err error
+		if mod, err = module.UnescapePath(escMod); err != nil {
+			return Request{}, bad("invalid escaped module path %q", escMod)
+		}
+		if strings.HasPrefix(mod, "-") {
+			return Request{}, bad("invalid module path %q: begins with -", mod)
+		}
+		if err := module.CheckPath(mod); err != nil {
+			return Request{}, bad("invalid module path: %v", trimModulePrefix(err))
+		}
 	}
 	// UnescapePath refuses upper case and any '!' not before a lower-case
 	// letter, so escaping mod again gives back escMod exactly: the escape
@@ -121,9 +127,12 @@ func Parse(escapedPath string) (Request, error) {
 	if req.Kind == KindList || req.Kind == KindLatest {
 		return req, nil
 	}
-	v, err := module.UnescapeVersion(rest)
-	if err != nil {
-		return Request{}, bad("invalid escaped version %q", rest)
+	v := plain(rest)
+	if v == "" || module.CanonicalVersion(v) != v {
+		var err error
+		if v, err = module.UnescapeVersion(rest); err != nil {
+			return Request{}, bad("invalid escaped version %q", rest)
+		}
 	}
 	if strings.HasPrefix(v, "-") || !semver.IsValid(v) {
 		return Request{}, bad("invalid version %q: want a semantic version such as v1.2.3", v)
@@ -141,6 +150,18 @@ func Parse(escapedPath string) (Request, error) {
 	req.Version = v
 	req.name = escMod + "/@v/" + rest + "." + string(req.Kind)
 	return req, nil
+}
+
+// plain returns s if unescaping it would give s back (no '!' and no upper
+// case: module.UnescapePath and UnescapeVersion copy such a string
+// byte by byte, a few allocations per hit), else "". s is printable ASCII.
+func plain(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '!' || 'A' <= c && c <= 'Z' {
+			return ""
+		}
+	}
+	return s
 }
 
 func trimModulePrefix(err error) string {

@@ -141,3 +141,25 @@ func TestArtifactNameMatchesEscape(t *testing.T) {
 		}
 	}
 }
+
+// plain's shortcut gives what unescaping gives, for every string it takes.
+func FuzzPlainIsUnescaped(f *testing.F) {
+	for _, s := range []string{"golang.org/x/mod", "github.com/!burnt!sushi/toml", "v1.0.0-!r!c1", "Upper/case", "v1.2.3", "a!"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := plain(s)
+		if p == "" {
+			return
+		}
+		if p != s {
+			t.Fatalf("plain(%q) = %q", s, p)
+		}
+		if u, err := module.UnescapePath(s); err == nil && u != s {
+			t.Fatalf("UnescapePath(%q) = %q, plain took it as is", s, u)
+		}
+		if u, err := module.UnescapeVersion(s); err == nil && u != s {
+			t.Fatalf("UnescapeVersion(%q) = %q, plain took it as is", s, u)
+		}
+	})
+}

@@ -50,6 +50,7 @@ func main() {
 	if out := testutil.MustGo(t, dir, env, "run", "."); !strings.Contains(out, "true") {
 		t.Fatalf("go run: %s", out)
 	}
+	p.LogsContain("path=/sumdb/sum.golang.org/lookup/") // request lines are written out in batches
 	logs := p.Logs()
 	// The go command reached sum.golang.org through gatehouse, not directly.
 	for _, want := range []string{"stored from upstream", "github.com/google/uuid", "github.com/BurntSushi/toml", "h1=", "path=/sumdb/sum.golang.org/supported", "path=/sumdb/sum.golang.org/lookup/"} {

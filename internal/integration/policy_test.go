@@ -209,6 +209,7 @@ reason = "trying this rule out"
 	if got, out, err := goGet(t, env, "example.com/lib@latest"); err != nil || got != "v1.3.0" {
 		t.Fatalf("dry run changed the outcome: %s %v\n%s", got, err, out)
 	}
+	p.LogsContain("decision=would-deny") // request lines are written out in batches
 	logs := p.Logs()
 	if !strings.Contains(logs, "decision=would-deny") || !strings.Contains(logs, `reason="trying this rule out" rule=lib-range`) {
 		t.Errorf("no would-deny in the log:\n%s", logs)

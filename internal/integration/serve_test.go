@@ -195,3 +195,25 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 }
+
+// Request log lines are buffered, but SIGTERM writes out every one: each
+// request answered before the signal has its line when the process exits.
+func TestRequestLogKeptOnSIGTERM(t *testing.T) {
+	up := testproxy.New(t)
+	p := serveTestUpstream(t, up)
+	const n = 300
+	for i := range n {
+		if resp, body := get(t, p.URL+"/example.com/greet/@v/v1.0.0.info"); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit code %d on SIGTERM", code)
+	}
+	if got := strings.Count(p.Logs(), "msg=request "); got != n {
+		t.Errorf("%d request lines logged, want %d", got, n)
+	}
+	if logs := p.Logs(); strings.LastIndex(logs, "msg=request ") > strings.Index(logs, "msg=stopped") {
+		t.Errorf("request lines after the stop line:\n%s", logs)
+	}
+}

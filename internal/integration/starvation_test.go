@@ -46,7 +46,9 @@ func TestPrivateFetchNotStarvedByAbandonedRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := testproxy.New(t)
-	p := startServeEnv(t, "", git.Env(), "--config", file, "--upstream", up.URL, "--sumdb", up.GOSUMDB())
+	// private_list_ttl 0: each legitimate list is a real private fetch
+	// (a child go command), not an answer kept in memory.
+	p := startServeEnv(t, "", git.Env(), "--config", file, "--upstream", up.URL, "--sumdb", up.GOSUMDB(), "--private-list-ttl", "0s")
 	addr := strings.TrimPrefix(p.URL, "http://")
 
 	legit := func() time.Duration {

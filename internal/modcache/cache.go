@@ -52,6 +52,11 @@ type Options struct {
 	Timeout    time.Duration // for one upstream fetch
 	MaxZipSize int64
 	Logger     *slog.Logger
+	// PrefetchWorkers is how many upstream fetches at once may fetch the
+	// siblings of a client's miss (.info after .mod; .mod and .zip after
+	// .info; .info and .mod after .zip) before they are asked for, apart
+	// from MaxFetches. 0: no prefetch.
+	PrefetchWorkers int
 	// Observer is told of upstream fetches and refused downloads (for
 	// metrics); nil: no one.
 	Observer Observer
@@ -63,6 +68,13 @@ type Options struct {
 	// Owner names the identity a request is counted for (the private
 	// source's fair share); nil: private fetches are shared by everyone.
 	Owner func(context.Context) string
+	// ListTTL is how long the upstream's answer to @v/list and @latest is
+	// kept and served from memory; an answer up to twice as old is served
+	// while it is fetched again in the background (0: not kept; every
+	// request asks the upstream). PrivateListTTL is the same for private
+	// routes. ListMaxStale is how old a kept answer may be and still be
+	// served when the upstream fails.
+	ListTTL, PrivateListTTL, ListMaxStale time.Duration
 }
 
 // Observer watches the cache's upstream traffic. Its calls must be cheap
@@ -92,6 +104,11 @@ type Cache struct {
 
 	lastUpstreamOK   atomic.Int64 // unix nanos of the last answer from an upstream
 	lastUpstreamFail atomic.Int64
+
+	// answers keeps upstream answers to @v/list and @latest for ListTTL.
+	answers answers
+	// prefetch fetches the siblings of misses; nil: no prefetch.
+	prefetch *prefetcher
 }
 
 // New returns a Cache.
@@ -128,7 +145,11 @@ func New(opts Options) (*Cache, error) {
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}, nil
+	c := &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}
+	if opts.PrefetchWorkers > 0 {
+		c.prefetch = &prefetcher{workers: make(chan struct{}, opts.PrefetchWorkers)}
+	}
+	return c, nil
 }
 
 // removeStaleZips removes staged zips that a process which died mid-fetch
@@ -170,6 +191,7 @@ func (c *Cache) Open(ctx context.Context, modPath, version string, kind goproxy.
 	name := goproxy.ArtifactName(modPath, version, kind)
 	obj, err := c.opts.Store.Open(ctx, name)
 	if err == nil {
+		c.claimed(ctx, modPath, version, kind, name)
 		return &Artifact{Object: obj, Source: FromCache}, nil
 	}
 	if !errors.Is(err, storage.ErrNotExist) {
@@ -185,6 +207,7 @@ func (c *Cache) Open(ctx context.Context, modPath, version string, kind goproxy.
 	if err != nil {
 		return nil, err
 	}
+	c.prefetchSiblings(ctx, modPath, version, kind)
 	obj, err = c.opts.Store.Open(ctx, name)
 	if err != nil {
 		return nil, &StorageError{err}
@@ -207,7 +230,9 @@ func (c *Cache) ReadGoMod(ctx context.Context, modPath, version string) ([]byte,
 }
 
 func (c *Cache) readAll(ctx context.Context, modPath, version string, kind goproxy.Kind, limit int64) ([]byte, error) {
-	a, err := c.Open(ctx, modPath, version, kind)
+	// What the proxy reads for itself (policy facts of every listed
+	// version, say) is no sign that a client wants the rest.
+	a, err := c.Open(withoutPrefetch(ctx), modPath, version, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +248,12 @@ func (c *Cache) readAll(ctx context.Context, modPath, version string, kind gopro
 // wanted it has gone is dropped. A private route's "not found" is
 // remembered for NotFoundTTL.
 func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(context.Context) (any, error)) (any, error) {
+	return c.flightIn(ctx, c.slots, modPath, key, fetch)
+}
+
+// flightIn is flight taking its slot from slots; nil: the caller holds one
+// of its own (a prefetch worker's).
+func (c *Cache) flightIn(ctx context.Context, slots chan struct{}, modPath, key string, fetch func(context.Context) (any, error)) (any, error) {
 	route := c.opts.Route(modPath)
 	remember := route.Private && c.opts.NotFoundTTL > 0
 	if remember {
@@ -249,10 +280,10 @@ func (c *Cache) flight(ctx context.Context, modPath, key string, fetch func(cont
 		// A private source shares its own slots fairly among identities; a
 		// shared upstream slot held while waiting for one would let one
 		// identity's backlog hold up everyone's fetches.
-		if !route.Private {
+		if slots != nil && !route.Private {
 			select {
-			case c.slots <- struct{}{}:
-				defer func() { <-c.slots }()
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
 			case <-fctx.Done():
 				return nil, &UpstreamError{Err: fmt.Errorf("waiting for an upstream slot: %w", fctx.Err())}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 
 	"golang.org/x/mod/module"
@@ -14,21 +15,22 @@ import (
 )
 
 // List returns the versions of modPath. It asks the upstream (lists change,
-// so they are not served from storage while the upstream answers) and falls
-// back to the versions in storage when the upstream fails.
+// so they are not served from storage while the upstream answers), or
+// serves its answer kept for ListTTL, and falls back to the versions in
+// storage when the upstream fails. The caller may change the slice.
 func (c *Cache) List(ctx context.Context, modPath string) ([]string, Source, error) {
 	route := c.opts.Route(modPath)
-	v, err := c.flight(ctx, modPath, "list "+modPath, func(ctx context.Context) (_ any, err error) {
+	v, src, err := c.answer(ctx, modPath, "list "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
 		defer done(&err)
 		list, err := route.Source.List(ctx, modPath)
 		if err != nil {
 			return nil, upstreamErr(err)
 		}
-		return list, nil
+		return cleanList(modPath, list), nil
 	})
 	if err == nil {
-		return cleanList(modPath, v.([]string)), FromUpstream, nil
+		return slices.Clone(v.([]string)), src, nil
 	}
 	stored, serr := c.storedVersions(ctx, modPath)
 	if serr != nil || len(stored) == 0 {
@@ -62,11 +64,12 @@ func cleanList(modPath string, list []string) []string {
 	return out
 }
 
-// Latest returns the .info JSON of modPath's @latest, from the upstream, or
-// when it fails from the highest version in storage.
+// Latest returns the .info JSON of modPath's @latest, from the upstream (or
+// its answer kept for ListTTL), or when it fails from the highest version in
+// storage. The caller must not change the bytes.
 func (c *Cache) Latest(ctx context.Context, modPath string) ([]byte, Source, error) {
 	route := c.opts.Route(modPath)
-	v, err := c.flight(ctx, modPath, "latest "+modPath, func(ctx context.Context) (_ any, err error) {
+	v, src, err := c.answer(ctx, modPath, "latest "+modPath, func(ctx context.Context) (_ any, err error) {
 		done := c.observeFetch(route.Name)
 		defer done(&err)
 		data, err := route.Source.Latest(ctx, modPath)
@@ -79,7 +82,7 @@ func (c *Cache) Latest(ctx context.Context, modPath string) ([]byte, Source, err
 		return data, nil
 	})
 	if err == nil {
-		return v.([]byte), FromUpstream, nil
+		return v.([]byte), src, nil
 	}
 	stored, serr := c.storedVersions(ctx, modPath)
 	if serr != nil || len(stored) == 0 {

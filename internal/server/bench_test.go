@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
+	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 )
 
 // bigModule is a module with a ~1 MiB incompressible file, so the zip
@@ -170,18 +172,45 @@ func TestMemoryFlatWithLargeStore(t *testing.T) {
 }
 
 // BenchmarkHitParallelHTTP is the loopback load test: 16 keep-alive clients
-// per core fetch the same zip at once, as a CI fleet's go commands would.
-// It is bounded by -benchtime like any benchmark.
+// per core (32 on 2 cores) fetch the same .mod or zip at once, as a CI
+// fleet's go commands would, from gatehouse and from a bare FileServer on
+// the same files. It is bounded by -benchtime like any benchmark.
 func BenchmarkHitParallelHTTP(b *testing.B) {
 	e := warmEnv(b)
-	srv := httptest.NewServer(e.srv.Config.Handler)
+	files := http.FileServer(http.Dir(e.store.Dir()))
+	for _, kind := range []goproxy.Kind{goproxy.KindMod, goproxy.KindZip} {
+		path := "/" + goproxy.ArtifactName(bigModule, "v1.0.0", kind)
+		b.Run(string(kind)+"/gatehouse", func(b *testing.B) { benchParallel(b, e.srv.Config.Handler, path) })
+		b.Run(string(kind)+"/FileServer", func(b *testing.B) { benchParallel(b, files, path) })
+	}
+}
+
+// BenchmarkListParallelHTTP is the load test of @v/list and @latest on a
+// warm store in front of an upstream 20 ms away: kept answers make them
+// independent of the round trip. It reports requests per second.
+func BenchmarkListParallelHTTP(b *testing.B) {
+	e := newTestEnvWith(b, func(o *modcache.Options) { o.ListTTL, o.ListMaxStale = time.Minute, time.Hour })
+	e.up.SetDelay(20 * time.Millisecond)
+	for _, path := range []string{"/example.com/greet/@v/list", "/example.com/greet/@latest"} {
+		if resp, body := do(b, "GET", e.srv.URL+path); resp.StatusCode != 200 {
+			b.Fatalf("warming %s: %d %s", path, resp.StatusCode, body)
+		}
+		b.Run(strings.TrimPrefix(path, "/example.com/greet/"), func(b *testing.B) {
+			benchParallel(b, e.srv.Config.Handler, path)
+		})
+	}
+}
+
+func benchParallel(b *testing.B, h http.Handler, path string) {
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	tr := srv.Client().Transport.(*http.Transport)
 	tr.MaxIdleConnsPerHost = 64
-	url := srv.URL + "/" + goproxy.ArtifactName(bigModule, "v1.0.0", goproxy.KindZip)
+	url := srv.URL + path
 	b.SetParallelism(16)
 	b.ReportAllocs()
 	cpu := startCPU()
+	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -198,5 +227,44 @@ func BenchmarkHitParallelHTTP(b *testing.B) {
 			}
 		}
 	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 	cpu.report(b)
+}
+
+// BenchmarkColdPhases downloads every fixture version into an empty store
+// the way the go command asks for a build (every .mod, then every .info,
+// then every .zip, one at a time), 20 ms from the upstream, with prefetch
+// off and on. It reports the wall time of one cold build.
+func BenchmarkColdPhases(b *testing.B) {
+	versions := [][2]string{
+		{"example.com/hello/v2", "v2.0.0"}, {"example.com/greet", "v1.0.0"}, {"example.com/greet", "v1.1.0"},
+		{"example.com/hello", "v1.0.0"}, {"example.com/lib", "v1.0.0"}, {"example.com/lib", "v1.1.0"},
+		{"example.com/lib", "v1.2.0"}, {"example.com/lib", "v1.3.0"},
+	}
+	for _, workers := range []int{0, 8} {
+		b.Run(fmt.Sprintf("prefetch=%d", workers), func(b *testing.B) {
+			var upstream int
+			for b.Loop() {
+				b.StopTimer()
+				e := newTestEnvWith(b, func(o *modcache.Options) { o.PrefetchWorkers = workers })
+				e.up.SetDelay(20 * time.Millisecond)
+				b.StartTimer()
+				for _, kind := range []string{"mod", "info", "zip"} {
+					for _, v := range versions {
+						if resp, body := do(b, "GET", e.srv.URL+"/"+v[0]+"/@v/"+v[1]+"."+kind); resp.StatusCode != 200 {
+							b.Fatalf("%s@%s.%s: %d %s", v[0], v[1], kind, resp.StatusCode, body)
+						}
+					}
+				}
+				b.StopTimer()
+				for e.cache.PrefetchesPending() > 0 {
+					time.Sleep(time.Millisecond)
+				}
+				upstream += e.up.TotalCount()
+				e.srv.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(upstream)/float64(b.N)/float64(len(versions)), "upstream-req/version")
+		})
+	}
 }

@@ -95,20 +95,94 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, req gopro
 	h["Etag"] = []string{string(etag)}
 	h["Cache-Control"] = immutableHeader
 	h["Content-Type"] = contentTypeHeader[req.Kind]
-	http.ServeContent(w, r, "", info.ModTime, sendfileable(a))
+	if f, ok := a.Object.(file); ok {
+		http.ServeContent(w, r, "", info.ModTime, &sizedFile{f: f, size: info.Size})
+		return
+	}
+	http.ServeContent(w, r, "", info.ModTime, a)
 }
 
-// sendfileable returns the stored object itself when it is a file, so that
-// the connection can hand it to sendfile(2); the Artifact wrapper hides the
-// SyscallConn method that net's sendfile path looks for.
-func sendfileable(a *modcache.Artifact) io.ReadSeeker {
-	if f, ok := a.Object.(interface {
-		io.ReadSeeker
-		syscall.Conn
-	}); ok {
-		return f
+// file is a stored object that is an open file, which the connection can
+// hand to sendfile(2) (the Artifact wrapper hides SyscallConn, the method
+// net's sendfile path looks for).
+type file interface {
+	io.ReadSeeker
+	syscall.Conn
+}
+
+// sizedFile serves a stored file to http.ServeContent, which seeks to the
+// end and back to learn its size: two system calls per hit for a size the
+// store knows already. Seeks only note where the next read starts; the
+// file's own offset follows before a Read or a sendfile.
+type sizedFile struct {
+	f       file
+	size    int64
+	off     int64 // where the next read starts
+	fileOff int64 // the file's own offset
+	sent    bool  // a sendfile may have moved the file's offset since
+}
+
+func (s *sizedFile) Seek(offset int64, whence int) (int64, error) {
+	if err := s.resync(); err != nil {
+		return 0, err
 	}
-	return a
+	switch whence {
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	}
+	if offset < 0 {
+		return 0, errors.New("seek before the start of the file")
+	}
+	s.off = offset
+	return offset, nil
+}
+
+// resync learns the file's offset after a sendfile moved it: reading goes
+// on from there.
+func (s *sizedFile) resync() error {
+	if !s.sent {
+		return nil
+	}
+	cur, err := s.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	s.off, s.fileOff, s.sent = cur, cur, false
+	return nil
+}
+
+// sync moves the file's offset to where the next read starts.
+func (s *sizedFile) sync() error {
+	if err := s.resync(); err != nil || s.fileOff == s.off {
+		return err
+	}
+	if _, err := s.f.Seek(s.off, io.SeekStart); err != nil {
+		return err
+	}
+	s.fileOff = s.off
+	return nil
+}
+
+func (s *sizedFile) Read(p []byte) (int, error) {
+	if err := s.sync(); err != nil {
+		return 0, err
+	}
+	n, err := s.f.Read(p)
+	s.off += int64(n)
+	s.fileOff = s.off
+	return n, err
+}
+
+// SyscallConn hands the file, at the right offset, to sendfile, which
+// reads from the file's offset and moves it.
+func (s *sizedFile) SyscallConn() (syscall.RawConn, error) {
+	if err := s.sync(); err != nil {
+		return nil, err
+	}
+	s.sent = true
+	return s.f.SyscallConn()
 }
 
 var (

@@ -5,13 +5,14 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"path"
@@ -31,6 +32,10 @@ type Options struct {
 	Cache  *modcache.Cache
 	SumDB  http.Handler // serves /sumdb/...; nil: 404
 	Logger *slog.Logger
+	// RequestLog gets the one access log line per request; nil: Logger.
+	// It may be buffered (logbuf): those lines can wait, the audit log
+	// (OnDone) is the record.
+	RequestLog *slog.Logger
 
 	// Gates decide, in order, whether a parsed protocol request may go on,
 	// and which versions a caller may see.
@@ -65,6 +70,7 @@ const writeChunk = 1 << 20
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	reqLog  *slog.Logger
 	handler http.Handler
 
 	probeMu  sync.Mutex
@@ -84,7 +90,10 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, readyTTL: 2 * time.Second}
+	if opts.RequestLog == nil {
+		opts.RequestLog = opts.Logger
+	}
+	s := &Server{opts: opts, log: opts.Logger, reqLog: opts.RequestLog, readyTTL: 2 * time.Second}
 	// Routes by hand, not with a ServeMux: a mux answers unclean paths
 	// (//, /./, /../) and /sumdb with redirects to other paths, and a
 	// redirect to another module's path is no answer for a module proxy.
@@ -182,10 +191,13 @@ func capURI(u string) string {
 	return u
 }
 
+// newRequestID returns 16 random hex digits. The id names a request in
+// logs and error messages; it is no secret, so the runtime's fast random
+// source serves (crypto/rand cost a system call per request).
 func newRequestID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var b [16]byte
+	hex.Encode(b[:], binary.BigEndian.AppendUint64(make([]byte, 0, 8), mrand.Uint64()))
+	return string(b[:])
 }
 
 // logged assigns the request id, records the request's facts, writes one
@@ -193,15 +205,20 @@ func newRequestID() string {
 func (s *Server) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
-		e := &reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, RawURI: capURI(r.RequestURI)}
+		// The request's record and its response recorder live as long
+		// as the request: one allocation for both.
+		st := &requestState{}
+		e, rw := &st.entry, &st.rec
+		*e = reqlog.Entry{ID: id, Start: time.Now(), Client: r.RemoteAddr, Method: r.Method, Path: r.URL.Path, RawURI: capURI(r.RequestURI)}
 		if cid := r.Header.Get("X-Request-Id"); requestIDRE.MatchString(cid) {
 			e.ClientRequestID = cid
 		}
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			e.Client = host
 		}
-		w.Header()["X-Request-Id"] = []string{id}
-		rw := &recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: http.NewResponseController(w)}
+		st.idHeader[0] = id
+		w.Header()["X-Request-Id"] = st.idHeader[:]
+		*rw = recorder{ResponseWriter: w, status: http.StatusOK, stall: s.opts.WriteTimeout, rc: *http.NewResponseController(w)}
 		next.ServeHTTP(rw, r.WithContext(reqlog.With(r.Context(), e)))
 		rw.extend() // for what net/http writes after the handler: headers of bodiless answers, the buffer's tail
 		if !rw.wroteHeader && r.Context().Err() != nil {
@@ -224,7 +241,7 @@ func (s *Server) logged(next http.Handler) http.Handler {
 				e.Decision, e.Reason = "error", http.StatusText(rw.status)
 			}
 		}
-		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		if s.reqLog.Enabled(r.Context(), slog.LevelInfo) {
 			attrs := make([]slog.Attr, 0, 12)
 			attrs = append(attrs,
 				slog.String("id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -245,7 +262,7 @@ func (s *Server) logged(next http.Handler) http.Handler {
 					attrs = append(attrs, slog.String("rule", e.Rule))
 				}
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			s.reqLog.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}
 		if s.opts.Observe != nil {
 			s.opts.Observe(e)
@@ -293,6 +310,13 @@ func onlyGetHead(next http.Handler) http.Handler {
 	})
 }
 
+// requestState is what logged keeps for one request.
+type requestState struct {
+	entry    reqlog.Entry
+	rec      recorder
+	idHeader [1]string
+}
+
 // recorder captures the status and body size for the log, and gives each
 // write its own deadline.
 type recorder struct {
@@ -301,7 +325,7 @@ type recorder struct {
 	bytes       int64
 	wroteHeader bool
 	stall       time.Duration
-	rc          *http.ResponseController
+	rc          http.ResponseController
 }
 
 // extend moves the connection's write deadline to stall from now. A

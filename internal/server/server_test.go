@@ -39,6 +39,12 @@ type testEnv struct {
 
 func newTestEnv(t testing.TB, gates ...server.Gate) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, nil, gates...)
+}
+
+// newTestEnvWith is newTestEnv with the cache's options changed by tweak.
+func newTestEnvWith(t testing.TB, tweak func(*modcache.Options), gates ...server.Gate) *testEnv {
+	t.Helper()
 	up := testproxy.New(t)
 	store, err := fs.New(t.TempDir())
 	if err != nil {
@@ -51,10 +57,14 @@ func newTestEnv(t testing.TB, gates ...server.Gate) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := modcache.New(modcache.Options{
+	opts := modcache.Options{
 		Store: store, TempDir: t.TempDir(), Logger: quiet, Observer: mets,
 		Route: func(string) modcache.Route { return modcache.Route{Name: "public", Source: chain, Checker: checker} },
-	})
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	cache, err := modcache.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
