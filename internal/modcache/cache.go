@@ -84,6 +84,8 @@ type Cache struct {
 	gone  notFound      // recent "not found" answers of private routes
 	obs   Observer
 	locks [64]sync.Mutex
+	// streams are the zip fetches clients follow as they arrive.
+	streams zipStreams
 	// zipRetry repeats a zip transfer that broke off in its body.
 	zipRetry retry.Policy
 
