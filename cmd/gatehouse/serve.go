@@ -189,6 +189,8 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		Logger:      log,
 		Observer:    cacheObserver(mets),
 		NotFoundTTL: notFoundTTL(time.Duration(cfg.PrivateNotFoundTTL)),
+		// @v/list rewrites wait here rather than in the fetch's answer.
+		ListQueue: 1024,
 	})
 	if err != nil {
 		priv.Close()

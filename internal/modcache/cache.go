@@ -60,6 +60,10 @@ type Options struct {
 	// so that asking for the same missing path over and over costs one
 	// child go command, not one each time. Failures are not remembered.
 	NotFoundTTL time.Duration
+	// ListQueue is how many @v/list rewrites may wait to be done in the
+	// background, off the request path (0: each fetch rewrites its list
+	// before it answers). Close writes those still waiting.
+	ListQueue int
 }
 
 // Observer watches the cache's upstream traffic. Its calls must be cheap
@@ -86,6 +90,7 @@ type Cache struct {
 	locks [64]sync.Mutex
 	// streams are the zip fetches clients follow as they arrive.
 	streams zipStreams
+	lists   *listQueue // nil: lists are rewritten inline
 	// zipRetry repeats a zip transfer that broke off in its body.
 	zipRetry retry.Policy
 
@@ -127,7 +132,11 @@ func New(opts Options) (*Cache, error) {
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}, nil
+	c := &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}
+	if opts.ListQueue > 0 {
+		c.startListQueue(opts.ListQueue)
+	}
+	return c, nil
 }
 
 // removeStaleZips removes staged zips that a process which died mid-fetch

@@ -59,7 +59,7 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 	if err := put(); err != nil {
 		return "", &StorageError{err}
 	}
-	if err := c.updateList(ctx, modPath); err != nil {
+	if err := c.listChanged(ctx, modPath); err != nil {
 		log.Warn("updating stored version list", "err", err)
 	}
 	log.Info("stored from upstream", "h1", h1)
