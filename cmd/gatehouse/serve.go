@@ -197,7 +197,8 @@ func buildServer(ctx context.Context, cfg *config.Serve, log *slog.Logger, acc *
 		return nil, err
 	}
 	var sumdbs sumdb.Registry
-	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
+	// Clients' tiles and lookups come from what verification keeps first.
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate, Verified: checker})
 	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
 	// Access rules first: a policy refusal must not reveal a module the

@@ -17,7 +17,7 @@ func (s *SumDB) Warm(path, version string) {
 	}
 	// The client shares one lookup of a version between all who ask
 	// (and keeps its answer), so the Check that follows waits for this one.
-	go s.client.Lookup(path, version)
+	go s.lookup(path, version)
 }
 
 // Warm starts the upstream lookup unless the ledger answers already.
