@@ -129,6 +129,10 @@ func (c *Cache) downloadZip(ctx context.Context, route Route, modPath, version s
 			if errors.Is(err, errZipChanged) {
 				return retry.Final(&InvalidError{Msg: err.Error()})
 			}
+			var se *StorageError
+			if errors.As(err, &se) {
+				return retry.Final(se)
+			}
 			return &UpstreamError{Err: fmt.Errorf("reading zip: %w", err)}
 		}
 		return nil

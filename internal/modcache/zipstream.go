@@ -147,7 +147,7 @@ func (w *stagedWriter) Write(p []byte) (int, error) {
 			w.buf = make([]byte, k)
 		}
 		if _, err := w.s.f.ReadAt(w.buf[:k], w.pos); err != nil {
-			return 0, err
+			return 0, &StorageError{err}
 		}
 		if !bytes.Equal(w.buf[:k], p[:k]) {
 			return 0, errZipChanged
@@ -164,7 +164,7 @@ func (w *stagedWriter) Write(p []byte) (int, error) {
 		w.s.append(p[:n])
 	}
 	if err != nil {
-		return total - len(p) + n, err
+		return total - len(p) + n, &StorageError{err} // a full disk, not the upstream
 	}
 	return total, nil
 }
