@@ -31,7 +31,7 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 		put = func() error { return c.opts.Store.Put(ctx, name, bytes.NewReader(data)) }
 
 	case goproxy.KindMod:
-		c.warm(route, modPath, version)
+		defer c.warm(ctx, route, modPath, version)()
 		data, err := route.Source.GoMod(ctx, modPath, version)
 		if err != nil {
 			return "", upstreamErr(err)
@@ -45,7 +45,7 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 		put = func() error { return c.opts.Store.Put(ctx, name, bytes.NewReader(data)) }
 
 	case goproxy.KindZip:
-		c.warm(route, modPath, version)
+		defer c.warm(ctx, route, modPath, version)()
 		var release func()
 		if h1, release, err = c.fetchZip(ctx, route, modPath, version, name, log); err != nil {
 			return "", err

@@ -19,10 +19,20 @@ import (
 const zipTempPrefix = "zip-"
 
 // warm lets the route's Checker start its lookups now, alongside the
-// download, rather than once the hash is known.
-func (c *Cache) warm(route Route, modPath, version string) {
-	if w, ok := route.Checker.(verify.Warmer); ok {
-		w.Warm(modPath, version)
+// download, rather than once the hash is known. The fetch waits for them
+// before it ends (within its deadline), so they do not run on behind a
+// download that failed.
+func (c *Cache) warm(ctx context.Context, route Route, modPath, version string) (wait func()) {
+	w, ok := route.Checker.(verify.Warmer)
+	if !ok {
+		return func() {}
+	}
+	done := w.Warm(modPath, version)
+	return func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
 	}
 }
 
