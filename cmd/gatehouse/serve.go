@@ -206,13 +206,16 @@ func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logge
 		// docs/configuration.md.
 		ListTTL: time.Duration(cfg.ListTTL), PrivateListTTL: time.Duration(cfg.PrivateListTTL),
 		ListMaxStale: time.Duration(cfg.ListMaxStale), PrefetchWorkers: int(cfg.PrefetchWorkers),
+		// @v/list rewrites wait here rather than in the fetch's answer.
+		ListQueue: 1024,
 	})
 	if err != nil {
 		priv.Close()
 		return nil, err
 	}
 	var sumdbs sumdb.Registry
-	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate})
+	// Clients' tiles and lookups come from what verification keeps first.
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate, Verified: checker})
 	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
 	// Access rules first: a policy refusal must not reveal a module the

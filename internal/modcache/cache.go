@@ -75,6 +75,10 @@ type Options struct {
 	// routes. ListMaxStale is how old a kept answer may be and still be
 	// served when the upstream fails.
 	ListTTL, PrivateListTTL, ListMaxStale time.Duration
+	// ListQueue is how many @v/list rewrites may wait to be done in the
+	// background, off the request path (0: each fetch rewrites its list
+	// before it answers). Close writes those still waiting.
+	ListQueue int
 }
 
 // Observer watches the cache's upstream traffic. Its calls must be cheap
@@ -99,6 +103,9 @@ type Cache struct {
 	gone  notFound      // recent "not found" answers of private routes
 	obs   Observer
 	locks [64]sync.Mutex
+	// streams are the zip fetches clients follow as they arrive.
+	streams zipStreams
+	lists   *listQueue // nil: lists are rewritten inline
 	// zipRetry repeats a zip transfer that broke off in its body.
 	zipRetry retry.Policy
 
@@ -148,6 +155,9 @@ func New(opts Options) (*Cache, error) {
 	c := &Cache{opts: opts, log: opts.Logger, slots: make(chan struct{}, opts.MaxFetches), obs: obs, zipRetry: retry.Default}
 	if opts.PrefetchWorkers > 0 {
 		c.prefetch = &prefetcher{workers: make(chan struct{}, opts.PrefetchWorkers)}
+	}
+	if opts.ListQueue > 0 {
+		c.startListQueue(opts.ListQueue)
 	}
 	return c, nil
 }

@@ -5,12 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
-	"github.com/gatehouse-dev/gatehouse/internal/retry"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
 )
 
@@ -35,6 +31,7 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 		put = func() error { return c.opts.Store.Put(ctx, name, bytes.NewReader(data)) }
 
 	case goproxy.KindMod:
+		defer c.warm(ctx, route, modPath, version)()
 		data, err := route.Source.GoMod(ctx, modPath, version)
 		if err != nil {
 			return "", upstreamErr(err)
@@ -48,22 +45,13 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 		put = func() error { return c.opts.Store.Put(ctx, name, bytes.NewReader(data)) }
 
 	case goproxy.KindZip:
-		tmp, hash, err := c.downloadZip(ctx, route, modPath, version)
-		if err != nil {
+		defer c.warm(ctx, route, modPath, version)()
+		var release func()
+		if h1, release, err = c.fetchZip(ctx, route, modPath, version, name, log); err != nil {
 			return "", err
 		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		h1 = hash
-		if err := c.check(ctx, route, modPath, version, h1, log); err != nil {
-			return "", err
-		}
-		put = func() error {
-			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-				return err
-			}
-			return c.opts.Store.Put(ctx, name, tmp)
-		}
+		defer release()
+		put = func() error { return nil } // committed by fetchZip
 
 	default:
 		return "", fmt.Errorf("modcache: cannot fetch kind %q", kind)
@@ -71,65 +59,11 @@ func (c *Cache) fetch(ctx context.Context, modPath, version string, kind goproxy
 	if err := put(); err != nil {
 		return "", &StorageError{err}
 	}
-	if err := c.updateList(ctx, modPath); err != nil {
+	if err := c.listChanged(ctx, modPath); err != nil {
 		log.Warn("updating stored version list", "err", err)
 	}
 	log.Info("stored from upstream", "h1", h1)
 	return h1, nil
-}
-
-// zipTempPrefix names zips staged in TempDir while they are checked.
-const zipTempPrefix = "zip-"
-
-// downloadZip streams the zip to a temp file (never into memory), enforcing
-// the size limit, and checks it with x/mod's zip.CheckZip. It returns the
-// open file and its h1 hash. A transfer that breaks off is started again
-// from the beginning (the file emptied first), a few times at most.
-func (c *Cache) downloadZip(ctx context.Context, route Route, modPath, version string) (*os.File, string, error) {
-	tmp, err := os.CreateTemp(c.opts.TempDir, zipTempPrefix)
-	if err != nil {
-		return nil, "", &StorageError{err}
-	}
-	fail := func(err error) (*os.File, string, error) {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, "", err
-	}
-	var n int64
-	err = c.zipRetry.Do(ctx, func(ctx context.Context) error {
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return &StorageError{err}
-		}
-		if err := tmp.Truncate(0); err != nil {
-			return &StorageError{err}
-		}
-		rc, err := route.Source.Zip(ctx, modPath, version)
-		if err != nil {
-			return retry.Final(upstreamErr(err)) // the source retried its request
-		}
-		defer rc.Close()
-		n, err = io.Copy(tmp, io.LimitReader(rc, c.opts.MaxZipSize+1))
-		if err != nil {
-			return &UpstreamError{Err: fmt.Errorf("reading zip: %w", err)}
-		}
-		return nil
-	}, func(attempt int, wait time.Duration, err error) {
-		c.log.Warn("module zip transfer broke off; downloading it again", "module", modPath, "version", version, "route", route.Name, "attempt", attempt, "err", err)
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return fail(&UpstreamError{Err: ctx.Err()})
-		}
-		return fail(err)
-	}
-	if n > c.opts.MaxZipSize {
-		return fail(&InvalidError{Msg: fmt.Sprintf("module zip is larger than the %d-byte limit", c.opts.MaxZipSize)})
-	}
-	h1, err := verify.CheckZipFile(modPath, version, tmp.Name())
-	if err != nil {
-		return fail(&InvalidError{Msg: err.Error()})
-	}
-	return tmp, h1, nil
 }
 
 // check asks the route's Checker to vouch for h1.

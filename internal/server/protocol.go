@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/goproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
@@ -73,11 +74,20 @@ func (s *Server) serveProtocol(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, req goproxy.Request) {
+	if req.Kind == goproxy.KindZip && streamable(r) {
+		s.serveZip(w, r, req)
+		return
+	}
 	a, err := s.opts.Cache.Open(r.Context(), req.Module, req.Version, req.Kind)
 	if err != nil {
 		s.fail(w, r, req, err)
 		return
 	}
+	s.serveOpened(w, r, req, a)
+}
+
+// serveOpened serves a stored artifact.
+func (s *Server) serveOpened(w http.ResponseWriter, r *http.Request, req goproxy.Request, a *modcache.Artifact) {
 	defer a.Close()
 	e := reqlog.From(r.Context())
 	e.Source, e.H1 = string(a.Source), a.H1
@@ -85,14 +95,8 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, req gopro
 	// The URL names the artifact; size and time tell stored copies apart.
 	// Headers are set by their canonical keys, skipping Header.Set's
 	// canonicalisation on this hot path.
-	etag := make([]byte, 0, 32)
-	etag = append(etag, '"')
-	etag = strconv.AppendInt(etag, info.Size, 36)
-	etag = append(etag, '-')
-	etag = strconv.AppendInt(etag, info.ModTime.UnixNano(), 36)
-	etag = append(etag, '"')
 	h := w.Header()
-	h["Etag"] = []string{string(etag)}
+	h["Etag"] = []string{etag(info.Size, info.ModTime)}
 	h["Cache-Control"] = immutableHeader
 	h["Content-Type"] = contentTypeHeader[req.Kind]
 	if f, ok := a.Object.(file); ok {
@@ -100,6 +104,17 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, req gopro
 		return
 	}
 	http.ServeContent(w, r, "", info.ModTime, a)
+}
+
+// etag names a stored copy by its size and time.
+func etag(size int64, mtime time.Time) string {
+	b := make([]byte, 0, 32)
+	b = append(b, '"')
+	b = strconv.AppendInt(b, size, 36)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, mtime.UnixNano(), 36)
+	b = append(b, '"')
+	return string(b)
 }
 
 // file is a stored object that is an open file, which the connection can

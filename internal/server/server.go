@@ -168,7 +168,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	s.log.Info("shutting down: finishing in-flight requests", "grace", grace)
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	err := hs.Shutdown(sctx)
+	if s.opts.Cache != nil {
+		s.opts.Cache.Close() // writes what waits in the background
+	}
+	if err != nil {
 		hs.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}

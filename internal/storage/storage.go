@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 )
@@ -78,4 +79,14 @@ func CheckName(name string) error {
 		}
 	}
 	return nil
+}
+
+// Stager is a Backend that can hand out a temporary file for an object,
+// to be written and checked in place and then committed by rename (no
+// second copy). The file is never visible under name before commit, and
+// commit makes it durable before it is. The caller keeps ownership of f
+// (closing it), and calls exactly one of commit or abort, or, after a
+// failed commit, abort.
+type Stager interface {
+	Stage(ctx context.Context, name string) (f *os.File, commit func() error, abort func(), err error)
 }

@@ -43,6 +43,8 @@ type Log struct {
 	offsets []int64          // offsets[i] is where record i starts; offsets[n] is the end
 	index   map[string]int64 // "path@version" → record id
 	signed  []byte           // the signed tree head note
+
+	group group // Adds waiting to be committed together
 }
 
 // TamperedError means the files on disk no longer match the signed tree:
@@ -365,64 +367,6 @@ func (l *Log) readRecord(id int64) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
-}
-
-// Add appends a record for path@version unless one exists. It returns the
-// hashes that count: the ones recorded first.
-func (l *Log) Add(path, version, zipH1, modH1 string) (string, string, error) {
-	text, err := formatRecord(path, version, zipH1, modH1)
-	if err != nil {
-		return "", "", err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if id, ok := l.index[path+"@"+version]; ok {
-		old, err := l.readRecord(id)
-		if err != nil {
-			return "", "", err
-		}
-		_, _, z, m, err := parseRecord(old)
-		return z, m, err
-	}
-	id := l.n
-	hs, err := tlog.StoredHashes(id, text, l.hashReader(id))
-	if err != nil {
-		return "", "", err
-	}
-	end := l.offsets[id]
-	hashEnd := tlog.StoredHashCount(id) * tlog.HashSize
-	undo := func(err error) (string, string, error) {
-		l.records.Truncate(end)
-		l.hashes.Truncate(hashEnd)
-		return "", "", fmt.Errorf("appending to checksum log: %w", err)
-	}
-	if _, err := l.records.WriteAt(text, end); err != nil {
-		return undo(err)
-	}
-	buf := make([]byte, 0, len(hs)*tlog.HashSize)
-	for _, h := range hs {
-		buf = append(buf, h[:]...)
-	}
-	if _, err := l.hashes.WriteAt(buf, hashEnd); err != nil {
-		return undo(err)
-	}
-	if err := l.records.Sync(); err != nil {
-		return undo(err)
-	}
-	if err := l.hashes.Sync(); err != nil {
-		return undo(err)
-	}
-	th, err := tlog.TreeHash(id+1, l.hashReader(id+1))
-	if err != nil {
-		return undo(err)
-	}
-	if err := l.writeTree(tlog.Tree{N: id + 1, Hash: th}); err != nil {
-		return undo(err)
-	}
-	l.n = id + 1
-	l.offsets = append(l.offsets, end+int64(len(text)))
-	l.index[path+"@"+version] = id
-	return zipH1, modH1, nil
 }
 
 // emptyTree is the tree of a log with no records.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,10 @@ type Proxy struct {
 	// Private reports module paths that must never be sent to this
 	// database; their lookups are refused here.
 	Private func(modPath string) bool
+	// Verified is gatehouse's own checker of this database, whose
+	// verified tiles and lookups answer clients first (see shared.go);
+	// nil: none.
+	Verified VerifiedCache
 }
 
 var lookupRE = regexp.MustCompile(`^/lookup/[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$`)
@@ -71,6 +76,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusNotFound, "not found: "+mod+"@"+vers)
 			return
 		}
+		vers, _ := module.UnescapeVersion(escVers)
+		if p.serveVerifiedLookup(w, r, mod, vers) {
+			return
+		}
 		p.forward(w, r, path, "max-age=3600")
 	case strings.HasPrefix(path, "/tile/"):
 		t, err := tlog.ParseTilePath(strings.TrimPrefix(path, "/"))
@@ -88,6 +97,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // never change once published, which makes them safe to cache forever.
 // Their store names match the go command's own cache layout.
 func (p *Proxy) serveTile(w http.ResponseWriter, r *http.Request, t tlog.Tile) {
+	if p.Verified != nil {
+		if data, ok := p.Verified.Verified(t.Path()); ok {
+			writeTile(w, http.StatusOK, data)
+			return
+		}
+	}
 	name := "sumdb/" + p.Name + "/" + t.Path()
 	if obj, err := p.Store.Open(r.Context(), name); err == nil {
 		defer obj.Close()
@@ -102,14 +117,25 @@ func (p *Proxy) serveTile(w http.ResponseWriter, r *http.Request, t tlog.Tile) {
 		httpError(w, status, "checksum database "+p.Name+" is not reachable through this proxy right now")
 		return
 	}
+	// Reply first, persist after: the client has the whole tile (its
+	// length was sent) before the copy kept in the store is synced.
+	writeTile(w, status, data)
 	if status == http.StatusOK {
-		if err := p.Store.Put(r.Context(), name, bytes.NewReader(data)); err != nil {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if err := p.Store.Put(context.WithoutCancel(r.Context()), name, bytes.NewReader(data)); err != nil {
 			p.log().Warn("caching checksum database tile", "err", err)
 		}
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
+}
+
+func writeTile(w http.ResponseWriter, status int, data []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
 	if status == http.StatusOK {
-		w.Header().Set("Cache-Control", "max-age=31536000, immutable")
+		h.Set("Cache-Control", "max-age=31536000, immutable")
 	}
 	w.WriteHeader(status)
 	w.Write(data)

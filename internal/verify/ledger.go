@@ -120,7 +120,7 @@ var ErrNoRecord = errors.New("no record in the checksum database")
 // path@version, each verified by its inclusion in the signed log.
 func (s *SumDB) Hashes(ctx context.Context, path, version string) (zipH1, modH1 string, err error) {
 	get := func(vers string) (string, error) {
-		lines, err := s.client.Lookup(path, vers)
+		lines, err := s.lookup(path, vers)
 		if err != nil {
 			if msg := s.ops.lastSecurityError(); msg != "" {
 				return "", &SecurityError{Name: s.name, Msg: msg}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/module"
@@ -48,7 +49,7 @@ type SumDBOptions struct {
 // SumDB is a Checker backed by a checksum database such as sum.golang.org.
 type SumDB struct {
 	name    string
-	client  *sumdb.Client
+	client  atomic.Pointer[sumdb.Client] // see lookup
 	ops     *clientOps
 	noSumDB string
 	log     *slog.Logger
@@ -84,7 +85,8 @@ func NewSumDB(opts SumDBOptions) (*SumDB, error) {
 		dir: opts.StateDir, client: opts.Client, timeout: opts.Timeout, log: opts.Logger,
 	}
 	c := sumdb.NewClient(ops)
-	s := &SumDB{name: name, client: c, ops: ops, noSumDB: strings.Join(opts.NoSumDB, ","), log: opts.Logger}
+	s := &SumDB{name: name, ops: ops, noSumDB: strings.Join(opts.NoSumDB, ","), log: opts.Logger}
+	s.client.Store(c)
 	return s, nil
 }
 
@@ -103,7 +105,7 @@ func (s *SumDB) Check(ctx context.Context, path, version, h1 string) error {
 		s.log.Warn("checksum database lookup skipped (nosumdb)", "module", path, "version", version)
 		return nil
 	}
-	lines, err := s.client.Lookup(path, version)
+	lines, err := s.lookup(path, version)
 	if err != nil {
 		// The client reports ErrSecurity with %v, so it cannot be matched
 		// with errors.Is; its SecurityError callback is what tells. The
@@ -124,6 +126,21 @@ func (s *SumDB) Check(ctx context.Context, path, version, h1 string) error {
 		}
 	}
 	return &UnverifiedError{Path: path, Version: version, Authority: s.name, Err: errors.New("no hash for it in the database")}
+}
+
+// lookup asks the database client. The client remembers each lookup's
+// result for good, failures too; so after a failure (a version not in the
+// database yet, an unreachable database) it is replaced by a fresh one,
+// which shares the verified tree head and the kept tiles and lookups on
+// disk, and the next lookup of that version asks again. (A lookup started
+// early by Warm must not pin a "not found" on a version published since.)
+func (s *SumDB) lookup(path, version string) ([]string, error) {
+	c := s.client.Load()
+	lines, err := c.Lookup(path, version)
+	if err != nil {
+		s.client.CompareAndSwap(c, sumdb.NewClient(s.ops))
+	}
+	return lines, err
 }
 
 // UnverifiedError means the hash could not be checked: the database was

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/testutil"
@@ -232,5 +233,24 @@ func TestSumDBRetriesTransientFailures(t *testing.T) {
 	}
 	if n := failed(); n < 2 {
 		t.Errorf("only %d requests failed; the test did not exercise lookups and tiles", n)
+	}
+}
+
+// A lookup that failed (the version was not in the database yet) is not
+// remembered: once it is published, it verifies. (Warm starts lookups
+// before a download is known to exist, so this matters.)
+func TestSumDBFailedLookupNotRemembered(t *testing.T) {
+	up := testproxy.New(t)
+	c := newChecker(t, up, t.TempDir())
+	ctx := context.Background()
+	if err := c.Check(ctx, "example.com/late", "v1.0.0", "h1:whatever"); err == nil {
+		t.Fatal("a version not published verified")
+	}
+	if err := up.Add("example.com/late", "v1.0.0", map[string]string{"go.mod": "module example.com/late\n"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	zh, _ := trueHashes(t, up, "example.com/late", "v1.0.0")
+	if err := c.Check(ctx, "example.com/late", "v1.0.0", zh); err != nil {
+		t.Fatalf("published since: %v", err)
 	}
 }
