@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"crypto/rand"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -12,40 +10,13 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/gatehouse-dev/gatehouse/internal/modcache"
-	"github.com/gatehouse-dev/gatehouse/internal/reqlog"
-	"github.com/gatehouse-dev/gatehouse/internal/server"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
-	"github.com/gatehouse-dev/gatehouse/internal/testproxy"
-	"github.com/gatehouse-dev/gatehouse/internal/upstream"
-	"github.com/gatehouse-dev/gatehouse/internal/verify"
 )
 
 // Over TLS and HTTP/2, a stream whose client grants no more flow-control
 // window (the HTTP/2 form of "stops reading") is cut off after
 // WriteTimeout too; its handler returns and the request is logged.
 func TestSlowHTTP2ReaderIsCutOff(t *testing.T) {
-	up := testproxy.New(t)
-	raw := make([]byte, 2<<20)
-	rand.Read(raw)
-	if err := up.Add("example.com/big", "v1.0.0", map[string]string{
-		"go.mod": "module example.com/big\n\ngo 1.21\n", "blob.bin": string(raw),
-	}, time.Now().Add(-time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	store, _ := fs.New(t.TempDir())
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	chain, _ := upstream.ParseChain(up.URL, nil)
-	checker, err := verify.NewSumDB(verify.SumDBOptions{Key: up.GOSUMDB(), URL: up.SumDBURL(), StateDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(), Logger: quiet,
-		Route: func(string) modcache.Route { return modcache.Route{Name: "public", Source: chain, Checker: checker} }})
-	done := make(chan *reqlog.Entry, 10)
-	s := server.New(server.Options{Cache: cache, Logger: quiet, WriteTimeout: 300 * time.Millisecond,
-		OnDone: func(e *reqlog.Entry) { done <- e }})
+	up, s, done := bigZipServer(t, 2<<20, 300*time.Millisecond)
 	srv := httptest.NewUnstartedServer(s.Handler())
 	srv.EnableHTTP2 = true
 	srv.StartTLS()

@@ -28,29 +28,7 @@ import (
 // logged, instead of both being held for as long as the client likes. A
 // client that reads, however large the zip, is not cut off.
 func TestSlowReaderIsCutOff(t *testing.T) {
-	up := testproxy.New(t)
-	// Random content does not compress: the zip is larger than what the
-	// socket buffers of both ends hold together (the client's is kept
-	// small below).
-	raw := make([]byte, 6<<20)
-	rand.Read(raw)
-	if err := up.Add("example.com/big", "v1.0.0", map[string]string{
-		"go.mod": "module example.com/big\n\ngo 1.21\n", "blob.bin": string(raw),
-	}, time.Now().Add(-time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	store, _ := fs.New(t.TempDir())
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	chain, _ := upstream.ParseChain(up.URL, nil)
-	checker, err := verify.NewSumDB(verify.SumDBOptions{Key: up.GOSUMDB(), URL: up.SumDBURL(), StateDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(), Logger: quiet,
-		Route: func(string) modcache.Route { return modcache.Route{Name: "public", Source: chain, Checker: checker} }})
-	done := make(chan *reqlog.Entry, 10)
-	s := server.New(server.Options{Cache: cache, Logger: quiet, WriteTimeout: 300 * time.Millisecond,
-		OnDone: func(e *reqlog.Entry) { done <- e }})
+	up, s, done := bigZipServer(t, 6<<20, 300*time.Millisecond)
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 
@@ -92,4 +70,33 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	if _, err := io.Copy(io.Discard, bufio.NewReader(conn)); err != nil && strings.Contains(err.Error(), "timeout") {
 		t.Errorf("connection still open: %v", err)
 	}
+}
+
+// bigZipServer returns a test upstream holding example.com/big@v1.0.0, a
+// zip of size bytes of random content (which does not compress), and a
+// server in front of it with writeTimeout whose audit records arrive on
+// done.
+func bigZipServer(t *testing.T, size int, writeTimeout time.Duration) (*testproxy.Server, *server.Server, chan *reqlog.Entry) {
+	t.Helper()
+	up := testproxy.New(t)
+	raw := make([]byte, size)
+	rand.Read(raw)
+	if err := up.Add("example.com/big", "v1.0.0", map[string]string{
+		"go.mod": "module example.com/big\n\ngo 1.21\n", "blob.bin": string(raw),
+	}, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	store, _ := fs.New(t.TempDir())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	chain, _ := upstream.ParseChain(up.URL, nil)
+	checker, err := verify.NewSumDB(verify.SumDBOptions{Key: up.GOSUMDB(), URL: up.SumDBURL(), StateDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, _ := modcache.New(modcache.Options{Store: store, TempDir: t.TempDir(), Logger: quiet,
+		Route: func(string) modcache.Route { return modcache.Route{Name: "public", Source: chain, Checker: checker} }})
+	done := make(chan *reqlog.Entry, 10)
+	s := server.New(server.Options{Cache: cache, Logger: quiet, WriteTimeout: writeTimeout,
+		OnDone: func(e *reqlog.Entry) { done <- e }})
+	return up, s, done
 }
