@@ -23,7 +23,8 @@ func init() {
 const doctorSynopsis = `doctor [flags]
 
 Audits the Go environment (go env, and where each setting came from; GOROOT,
-the module cache and .netrc permissions), optionally a module directory and a
+the module cache and .netrc permissions; proxy and git settings left in shell
+start-up files, git config and .curlrc), optionally a module directory and a
 module proxy, for supply-chain risks. Each finding has an id, a severity, why
 it matters and how to fix it; docs/doctor.md lists every check.
 
@@ -44,6 +45,7 @@ func runDoctor(ctx context.Context, env *cmdEnv, args []string) int {
 	fix := fs.Bool("fix", false, "print the commands that fix the findings instead of the report; changes nothing")
 	apply := fs.Bool("apply", false, "with --fix: run the go env -w fixes (only those), then check again")
 	goCmd := fs.String("go", "go", "the go command to audit")
+	root := fs.String("root", "/", "read the shell start-up files (etc/profile, etc/profile.d, etc/environment) and git's system config (etc/gitconfig) under this directory, e.g. a mounted image; HOME's files come from $HOME")
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
 	}
@@ -76,7 +78,7 @@ func runDoctor(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	opts := doctor.Options{
 		Go: *goCmd, Environ: environ(), ModuleDir: *moduleDir, Proxy: *proxy,
-		KnownModule: *known, ExpectProxy: *expectProxy,
+		KnownModule: *known, ExpectProxy: *expectProxy, Root: *root,
 	}
 	r, err := doctor.Run(ctx, opts)
 	if err != nil {

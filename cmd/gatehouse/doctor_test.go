@@ -71,7 +71,8 @@ func (e *doctorEnv) run(t *testing.T, args ...string) (code int, stdout, stderr 
 		getenv:  func(k string) string { return vars[k] },
 		environ: func() []string { return append([]string(nil), e.vars...) },
 	}
-	code = runMain(context.Background(), env, append([]string{"doctor"}, args...))
+	// Never the real /etc: an empty root under the test's directory.
+	code = runMain(context.Background(), env, append([]string{"doctor", "--root", filepath.Join(e.dir, "root")}, args...))
 	return code, out.String(), errb.String()
 }
 
@@ -386,5 +387,41 @@ func TestDoctorGolden(t *testing.T) {
 				t.Errorf("%s differs from the golden file (go test -update rewrites it); got:\n%s", c.name, got)
 			}
 		})
+	}
+}
+
+// A leftover https_proxy in ~/.bashrc reaches SARIF with its file and line.
+func TestDoctorLeftoverProxySARIF(t *testing.T) {
+	e := newDoctorEnv(t, "")
+	testutil.WriteFiles(t, e.home, map[string]string{".bashrc": "# proxy from the old office\nexport https_proxy=http://old.example:3128\n"})
+	code, out, stderr := e.run(t, "--format", "sarif", "--fail-on", "medium")
+	if code != exitFindings {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }    `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, res := range log.Runs[0].Results {
+		if res.RuleID == "GH013" {
+			pl := res.Locations[0].PhysicalLocation
+			found = strings.HasSuffix(pl.ArtifactLocation.URI, "/home/.bashrc") && pl.Region.StartLine == 2
+		}
+	}
+	if !found {
+		t.Errorf("no GH013 result at .bashrc line 2:\n%s", out)
 	}
 }

@@ -31,6 +31,11 @@ type Options struct {
 	KnownModule string
 	// ExpectProxy reports a direct fallback in GOPROXY; it is implied by Proxy.
 	ExpectProxy bool
+	// Root is the file system root under which the shell start-up files
+	// (etc/profile, etc/profile.d, etc/environment) and git's system config
+	// (etc/gitconfig) are read; "" means "/", where git's own system config
+	// path is used. HOME comes from Environ.
+	Root string
 	// UID is the current user's id, for "writable by the current non-root
 	// user"; nil means os.Getuid. Tests running as root inject another.
 	UID func() int
@@ -121,6 +126,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	r.Findings = append(r.Findings, checkEnv(env, opts.ExpectProxy || proxy != "")...)
 	r.Findings = append(r.Findings, checkFiles(env, uid, envMap(environ))...)
+	root := opts.Root
+	if root == "" {
+		root = "/"
+	}
+	r.Findings = append(r.Findings, checkLeftovers(ctx, env, envMap(environ), root)...)
 	if moduleDir != "" {
 		fs, err := checkModule(ctx, goCmd, environ, env, moduleDir)
 		if err != nil {
