@@ -131,6 +131,14 @@ var Checks = []Check{
 		Title: "GOPROXY does not use the expected proxy",
 		Why:   "The go command is not configured to use the --proxy server first, so its protections do not apply to this environment.",
 		Fix:   "go env -w GOPROXY=<proxy URL>,off"},
+	{ID: "GH050", Name: "native-code-denied", Severity: High,
+		Title: "build list uses cgo, unsafe, //go:linkname or assembly where --deny forbids it",
+		Why:   "cgo, unsafe, //go:linkname and assembly step outside Go's memory and type safety: a bug there is a memory corruption bug, and such code is harder to review and can reach into the runtime or call C libraries at build and run time. A dependency that starts using them deserves review.",
+		Fix:   "Drop or replace the dependency, or, after review, narrow the --deny rule (--deny KINDS:PATTERN)."},
+	{ID: "GH051", Name: "build-list-error", Severity: Low,
+		Title: "the build list could not be listed",
+		Why:   "go list -deps failed (for example the dependencies are not downloaded and doctor does not download them, or a package does not build for this target), so native code in the build list may be missing from this report.",
+		Fix:   "go mod download (and fix the build for the target), then run doctor again."},
 }
 
 func mustCheck(id string) Check {
