@@ -330,25 +330,39 @@ func checkGitConfig(ctx context.Context, environ map[string]string, root string)
 		}
 		for _, ent := range parseGitConfigZ(out) {
 			line := gitConfigLine(ent.path, ent.key)
-			loc := Location{Path: ent.path, Line: line, Setting: ent.key}
+			key := redactGitKey(ent.key)
+			loc := Location{Path: ent.path, Line: line, Setting: key}
 			edit := &Fix{Kind: Edit, Text: "remove it unless every git fetch is meant to go there",
 				Command: shellJoin([]string{"git", "config", scope, "--unset-all", ent.key})}
-			lower := strings.ToLower(ent.key)
-			if strings.HasPrefix(lower, "url.") {
+			if key != ent.key {
+				// The key itself holds credentials: no command that repeats it.
+				edit = &Fix{Kind: Edit, Text: fmt.Sprintf("remove the %s line at %s:%d (its URL holds credentials: move them to .netrc or a credential helper)", key, ent.path, line)}
+			}
+			if strings.HasPrefix(strings.ToLower(ent.key), "url.") {
 				base := ent.key[len("url."):strings.LastIndexByte(ent.key, '.')]
 				f := mustCheck("GH015").finding(fmt.Sprintf("git %s config rewrites %s to %s (%s): the go command's direct and private module fetches through git go to that host",
-					strings.TrimPrefix(scope, "--"), redactValue(ent.value), redactValue(base), ent.key))
+					strings.TrimPrefix(scope, "--"), redactValue(ent.value), redactValue(base), key))
 				f.Source, f.Location, f.Fix = FromFile, loc, edit
 				fs = append(fs, f)
 				continue
 			}
 			f := mustCheck("GH014").finding(fmt.Sprintf("git %s config sets %s=%s: the go command's git fetches (direct and private modules) go through it",
-				strings.TrimPrefix(scope, "--"), ent.key, redactValue(ent.value)))
+				strings.TrimPrefix(scope, "--"), key, redactValue(ent.value)))
 			f.Source, f.Location, f.Fix = FromFile, loc, edit
 			fs = append(fs, f)
 		}
 	}
 	return fs
+}
+
+// redactGitKey redacts credentials in the URL subsection of a git config
+// key such as url.https://user:token@host/.insteadof.
+func redactGitKey(key string) string {
+	dot1, dotN := strings.IndexByte(key, '.'), strings.LastIndexByte(key, '.')
+	if dot1 < 0 || dotN <= dot1 {
+		return key
+	}
+	return key[:dot1+1] + redactValue(key[dot1+1:dotN]) + key[dotN:]
 }
 
 // gitEnv is the environment git runs with: the audited one, with the

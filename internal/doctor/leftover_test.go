@@ -94,16 +94,24 @@ func TestLeftoverGitConfig(t *testing.T) {
 		".gitconfig-extra": "[http]\n\tsslVerify = true\n\tProxy = http://user:tok@git-proxy.example:3128\n",
 	})
 	testutil.WriteFiles(t, root, map[string]string{
-		"etc/gitconfig": "[core]\n\tautocrlf = false\n[url \"https://mirror.example/go/\"]\n\tinsteadOf = https://go.corp.example/\n",
+		"etc/gitconfig": "[core]\n\tautocrlf = false\n[url \"https://mirror.example/go/\"]\n\tinsteadOf = https://go.corp.example/\n" +
+			"[url \"https://ci:ghp_SECRET123@github.com/\"]\n\tinsteadOf = https://github.com/\n",
 	})
 	r := e.run(Options{})
 
 	rewrites := findings(r, "GH015")
-	if len(rewrites) != 2 {
+	if len(rewrites) != 3 {
 		t.Fatalf("want 2 GH015 findings, got:\n%s", dump(r))
 	}
 	byPath := map[string]Finding{}
 	for _, f := range rewrites {
+		if f.Location.Line == 6 && f.Location.Path == filepath.Join(root, "etc/gitconfig") {
+			// The credentialed rewrite: found, located, and never repeated.
+			if f.Location.Setting != "url.https://xxxxx@github.com/.insteadof" || f.Fix.Command != "" {
+				t.Errorf("credentialed rewrite %+v %+v", f.Location, f.Fix)
+			}
+			continue
+		}
 		byPath[f.Location.Path] = f
 	}
 	g := byPath[filepath.Join(e.home, ".gitconfig")]
@@ -119,7 +127,7 @@ func TestLeftoverGitConfig(t *testing.T) {
 		!strings.Contains(p.Message, "http.proxy=http://xxxxx@git-proxy.example:3128") {
 		t.Errorf("http.proxy finding %+v", p)
 	}
-	if strings.Contains(dump(r), "tok@") {
+	if strings.Contains(dump(r), "tok@") || strings.Contains(dump(r), "SECRET") {
 		t.Errorf("credentials in the findings:\n%s", dump(r))
 	}
 }
