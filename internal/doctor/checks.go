@@ -137,7 +137,7 @@ var Checks = []Check{
 		Fix:   "Drop or replace the dependency, or, after review, narrow the --deny rule (--deny KINDS:PATTERN)."},
 	{ID: "GH051", Name: "build-list-error", Severity: Low,
 		Title: "the build list could not be listed",
-		Why:   "go list -deps failed (for example the dependencies are not downloaded and doctor does not download them, or a package does not build for this target), so native code in the build list may be missing from this report.",
+		Why:   "go list -deps failed (for example the dependencies are not downloaded and doctor does not download them, or a package does not build for this target), so native code in the build list may be missing from this report. High when --deny rules are given, since they could not be checked.",
 		Fix:   "go mod download (and fix the build for the target), then run doctor again."},
 }
 

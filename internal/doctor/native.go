@@ -139,6 +139,16 @@ func checkNative(ctx context.Context, goCmd string, environ []string, e *GoEnv, 
 	var fs []Finding
 	listErr := func(msg string) {
 		f := mustCheck("GH051").finding(msg)
+		if len(deny) > 0 {
+			// A gate that could not run must not pass: as severe as
+			// what it would have found.
+			f.Severity = mustCheck("GH050").Severity
+			var rules []string
+			for _, d := range deny {
+				rules = append(rules, "--deny "+d.String())
+			}
+			f.Message += "; " + strings.Join(rules, ", ") + " could not be checked"
+		}
 		f.Source = FromFile
 		f.Location = Location{Path: gomod}
 		f.Fix = &Fix{Kind: Edit, Text: "download the dependencies and fix the build, then run doctor again", Command: "go mod download"}

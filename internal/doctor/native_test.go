@@ -183,8 +183,15 @@ func TestNativeNotDownloaded(t *testing.T) {
 	})
 	r := e.run(Options{ModuleDir: mod, BuildList: true})
 	f := one(t, r, "GH051")
-	if f.Location.Path != filepath.Join(mod, "go.mod") {
+	if f.Location.Path != filepath.Join(mod, "go.mod") || f.Severity != Low {
 		t.Errorf("finding %+v", f)
+	}
+	// With --deny, an unlisted build list must not pass a --fail-on high
+	// gate: what it denies could not be checked.
+	deny, _ := ParseDenyRule("cgo")
+	r = e.run(Options{ModuleDir: mod, Deny: []DenyRule{deny}})
+	if f := one(t, r, "GH051"); f.Severity != High || !strings.Contains(f.Message, "--deny cgo could not be checked") {
+		t.Errorf("finding with --deny %+v", f)
 	}
 }
 
