@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -23,8 +24,10 @@ func init() {
 const doctorSynopsis = `doctor [flags]
 
 Audits the Go environment (go env, and where each setting came from; GOROOT,
-the module cache and .netrc permissions), optionally a module directory and a
-module proxy, for supply-chain risks. Each finding has an id, a severity, why
+the module cache and .netrc permissions; proxy and git settings left in shell
+start-up files, git config and .curlrc), optionally a module directory (with
+--cgo-unsafe or --deny, also the cgo, unsafe, //go:linkname and assembly in
+its build list) and a module proxy, for supply-chain risks. Each finding has an id, a severity, why
 it matters and how to fix it; docs/doctor.md lists every check.
 
 Exit status: 0 no findings at or above --fail-on, 3 findings at or above it,
@@ -44,6 +47,11 @@ func runDoctor(ctx context.Context, env *cmdEnv, args []string) int {
 	fix := fs.Bool("fix", false, "print the commands that fix the findings instead of the report; changes nothing")
 	apply := fs.Bool("apply", false, "with --fix: run the go env -w fixes (only those), then check again")
 	goCmd := fs.String("go", "go", "the go command to audit")
+	cgoUnsafe := fs.Bool("cgo-unsafe", false, "with --module: list the packages of the build list that use cgo, unsafe, //go:linkname or assembly, grouped by module (from go list -deps, offline; nothing is built or run)")
+	packages := fs.String("packages", "./...", "with --cgo-unsafe or --deny: the package patterns whose build list is listed, space-separated")
+	var denyFlags stringList
+	fs.Var(&denyFlags, "deny", "with --module: a finding (GH050) for each package of the build list using these kinds in modules matching the patterns: KINDS[:PATTERNS], kinds from cgo,unsafe,linkname,asm, patterns as in GOPRIVATE (none: every module); repeatable; implies --cgo-unsafe")
+	root := fs.String("root", "/", "read the shell start-up files (etc/profile, etc/profile.d, etc/environment) and git's system config (etc/gitconfig) under this directory, e.g. a mounted image; HOME's files come from $HOME")
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
 	}
@@ -63,6 +71,17 @@ func runDoctor(ctx context.Context, env *cmdEnv, args []string) int {
 	default:
 		return usageErr(fmt.Sprintf("--format %q: want text, json or sarif", *format))
 	}
+	var deny []doctor.DenyRule
+	for _, d := range denyFlags {
+		rule, err := doctor.ParseDenyRule(d)
+		if err != nil {
+			return usageErr("--deny: " + err.Error())
+		}
+		deny = append(deny, rule)
+	}
+	if (*cgoUnsafe || len(deny) > 0) && *moduleDir == "" {
+		return usageErr("--cgo-unsafe and --deny check a module's build list: give --module")
+	}
 	if *apply && !*fix {
 		return usageErr("--apply only goes with --fix")
 	}
@@ -76,7 +95,8 @@ func runDoctor(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	opts := doctor.Options{
 		Go: *goCmd, Environ: environ(), ModuleDir: *moduleDir, Proxy: *proxy,
-		KnownModule: *known, ExpectProxy: *expectProxy,
+		KnownModule: *known, ExpectProxy: *expectProxy, Root: *root,
+		BuildList: *cgoUnsafe, Packages: strings.Fields(*packages), Deny: deny,
 	}
 	r, err := doctor.Run(ctx, opts)
 	if err != nil {

@@ -71,7 +71,8 @@ func (e *doctorEnv) run(t *testing.T, args ...string) (code int, stdout, stderr 
 		getenv:  func(k string) string { return vars[k] },
 		environ: func() []string { return append([]string(nil), e.vars...) },
 	}
-	code = runMain(context.Background(), env, append([]string{"doctor"}, args...))
+	// Never the real /etc: an empty root under the test's directory.
+	code = runMain(context.Background(), env, append([]string{"doctor", "--root", filepath.Join(e.dir, "root")}, args...))
 	return code, out.String(), errb.String()
 }
 
@@ -386,5 +387,101 @@ func TestDoctorGolden(t *testing.T) {
 				t.Errorf("%s differs from the golden file (go test -update rewrites it); got:\n%s", c.name, got)
 			}
 		})
+	}
+}
+
+// A leftover https_proxy in ~/.bashrc reaches SARIF with its file and line.
+func TestDoctorLeftoverProxySARIF(t *testing.T) {
+	e := newDoctorEnv(t, "")
+	testutil.WriteFiles(t, e.home, map[string]string{".bashrc": "# proxy from the old office\nexport https_proxy=http://old.example:3128\n"})
+	code, out, stderr := e.run(t, "--format", "sarif", "--fail-on", "medium")
+	if code != exitFindings {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }    `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, res := range log.Runs[0].Results {
+		if res.RuleID == "GH013" {
+			pl := res.Locations[0].PhysicalLocation
+			found = strings.HasSuffix(pl.ArtifactLocation.URI, "/home/.bashrc") && pl.Region.StartLine == 2
+		}
+	}
+	if !found {
+		t.Errorf("no GH013 result at .bashrc line 2:\n%s", out)
+	}
+}
+
+// --deny on a module whose build list has cgo (a local replacement): a
+// GH050 result in SARIF at the import "C" line, the inventory in the text
+// report, and bad rules refused.
+func TestDoctorDenyCgo(t *testing.T) {
+	e := newDoctorEnv(t, "", "CGO_ENABLED=1")
+	mod := filepath.Join(e.dir, "app")
+	testutil.WriteFiles(t, e.dir, map[string]string{
+		"app/go.mod":     "module example.com/app\n\ngo 1.21\n\nrequire example.com/sqlite v1.0.0\n\nreplace example.com/sqlite => ../sqlite\n",
+		"app/main.go":    "package main\n\nimport _ \"example.com/sqlite\"\n\nfunc main() {}\n",
+		"sqlite/go.mod":  "module example.com/sqlite\n\ngo 1.21\n",
+		"sqlite/db.go":   "package sqlite\n\n// #include <stdlib.h>\nimport \"C\"\n\nfunc Free() { C.free(nil) }\n",
+		"sqlite/pure.go": "package sqlite\n",
+	})
+	code, out, stderr := e.run(t, "--module", mod, "--deny", "cgo:example.com/sqlite", "--format", "sarif")
+	if code != exitFindings {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string                `json:"ruleId"`
+				Message   struct{ Text string } `json:"message"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }    `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, res := range log.Runs[0].Results {
+		if res.RuleID == "GH050" {
+			n++
+			pl := res.Locations[0].PhysicalLocation
+			if !strings.HasSuffix(pl.ArtifactLocation.URI, "/sqlite/db.go") || pl.Region.StartLine != 4 || !strings.Contains(res.Message.Text, "example.com/sqlite") {
+				t.Errorf("GH050 result %+v", res)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("want one GH050 result, got %d:\n%s", n, out)
+	}
+
+	code, out, _ = e.run(t, "--module", mod, "--cgo-unsafe", "--fail-on", "critical")
+	if code != 0 || !strings.Contains(out, "(CGO_ENABLED=1, ") || !strings.Contains(out, "example.com/sqlite@v1.0.0 => ../sqlite") ||
+		!strings.Contains(out, "example.com/sqlite: cgo (") {
+		t.Errorf("exit %d, text report:\n%s", code, out)
+	}
+	for _, bad := range [][]string{{"--module", mod, "--deny", "rust"}, {"--deny", "cgo"}, {"--cgo-unsafe"}} {
+		if code, _, stderr := e.run(t, bad...); code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q", bad, code, stderr)
+		}
 	}
 }

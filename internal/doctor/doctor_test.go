@@ -73,6 +73,10 @@ func hasVar(vars []string, key string) bool {
 func (e *testEnv) run(opts Options) *Report {
 	e.t.Helper()
 	opts.Environ = e.environ
+	if opts.Root == "" {
+		// Never the real /etc: an empty root unless the test fills one.
+		opts.Root = filepath.Join(e.dir, "root")
+	}
 	if opts.UID == nil {
 		opts.UID = func() int { return 0 }
 	}

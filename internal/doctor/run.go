@@ -31,6 +31,20 @@ type Options struct {
 	KnownModule string
 	// ExpectProxy reports a direct fallback in GOPROXY; it is implied by Proxy.
 	ExpectProxy bool
+	// BuildList lists the packages of ModuleDir's build list (of Packages)
+	// that use cgo, unsafe, //go:linkname or assembly, in Report.Native.
+	BuildList bool
+	// Packages are the package patterns whose build list is listed; nil
+	// means ./... .
+	Packages []string
+	// Deny turns native code matching a rule into findings; it implies
+	// BuildList.
+	Deny []DenyRule
+	// Root is the file system root under which the shell start-up files
+	// (etc/profile, etc/profile.d, etc/environment) and git's system config
+	// (etc/gitconfig) are read; "" means "/", where git's own system config
+	// path is used. HOME comes from Environ.
+	Root string
 	// UID is the current user's id, for "writable by the current non-root
 	// user"; nil means os.Getuid. Tests running as root inject another.
 	UID func() int
@@ -49,6 +63,8 @@ type Report struct {
 	ModuleDir     string    `json:"module_dir,omitempty"`
 	Proxy         string    `json:"proxy,omitempty"`
 	Findings      []Finding `json:"findings"`
+	// Native is the build list's native and unsafe code, with BuildList.
+	Native *NativeReport `json:"native_code,omitempty"`
 }
 
 // Worst returns the highest severity among the findings, and false if
@@ -108,6 +124,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		moduleDir = abs
 	}
+	buildList := opts.BuildList || len(opts.Deny) > 0
+	if buildList && moduleDir == "" {
+		return nil, errNoModule
+	}
 
 	env, err := LoadGoEnv(ctx, goCmd, environ)
 	if err != nil {
@@ -121,12 +141,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	r.Findings = append(r.Findings, checkEnv(env, opts.ExpectProxy || proxy != "")...)
 	r.Findings = append(r.Findings, checkFiles(env, uid, envMap(environ))...)
+	root := opts.Root
+	if root == "" {
+		root = "/"
+	}
+	r.Findings = append(r.Findings, checkLeftovers(ctx, env, envMap(environ), root)...)
 	if moduleDir != "" {
 		fs, err := checkModule(ctx, goCmd, environ, env, moduleDir)
 		if err != nil {
 			return nil, err
 		}
 		r.Findings = append(r.Findings, fs...)
+		if buildList {
+			nr, fs := checkNative(ctx, goCmd, environ, env, moduleDir, opts.Packages, opts.Deny)
+			r.Native = nr
+			r.Findings = append(r.Findings, fs...)
+		}
 	}
 	if proxyURL != nil {
 		client := opts.HTTPClient

@@ -32,6 +32,9 @@ func Text(w io.Writer, r *doctor.Report, colour bool) error {
 	if r.Proxy != "" {
 		ew.printf("proxy: %s\n", r.Proxy)
 	}
+	if r.Native != nil {
+		nativeText(ew, r.Native)
+	}
 	for _, f := range r.Findings {
 		label := fmt.Sprintf("%-8s", strings.ToUpper(f.Severity.String()))
 		if colour {
@@ -56,6 +59,36 @@ func Text(w io.Writer, r *doctor.Report, colour bool) error {
 	}
 	ew.printf("\n%s\n", Summary(r))
 	return ew.err
+}
+
+// nativeText lists the build list's native code, grouped by module.
+func nativeText(ew *errWriter, n *doctor.NativeReport) {
+	ew.printf("\nbuild list of %s (CGO_ENABLED=%s, %s/%s): cgo, unsafe, //go:linkname, assembly\n",
+		strings.Join(n.Patterns, " "), n.CGOEnabled, n.GOOS, n.GOARCH)
+	if len(n.Modules) == 0 {
+		ew.printf("  none outside the standard library\n")
+	}
+	for _, m := range n.Modules {
+		id := m.ID()
+		if m.Main {
+			id += " (main module)"
+		}
+		if m.Replace != "" {
+			id += " => " + m.Replace
+		}
+		ew.printf("  %s\n", id)
+		for _, p := range m.Packages {
+			var uses []string
+			for _, u := range p.Uses {
+				where := u.Path
+				if u.Line > 0 {
+					where = fmt.Sprintf("%s:%d", u.Path, u.Line)
+				}
+				uses = append(uses, fmt.Sprintf("%s (%s)", u.Kind, where))
+			}
+			ew.printf("    %s: %s\n", p.ImportPath, strings.Join(uses, ", "))
+		}
+	}
 }
 
 // From says where a finding came from, in words.
