@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datalock"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -50,6 +51,14 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		return 2
 	}
 	log := newLogger(env.stderr, string(cfg.LogFormat), string(cfg.LogLevel))
+	// Before anything is read or written: a second serve on the same data
+	// directory would write the store and the logs beside this one.
+	lock, err := datalock.Acquire(string(cfg.Data))
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer lock.Release()
 
 	acc, err := buildAccess(ctx, cfg, log, env.stdout)
 	if err != nil {
