@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datalock"
 	"github.com/gatehouse-dev/gatehouse/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/modcache"
@@ -58,6 +59,14 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	defer logOut.Close()
 	log := newLogger(logOut.Direct(), string(cfg.LogFormat), string(cfg.LogLevel))
 	reqLog := newLogger(logOut, string(cfg.LogFormat), string(cfg.LogLevel))
+	// Before anything is read or written: a second serve on the same data
+	// directory would write the store and the logs beside this one.
+	lock, err := datalock.Acquire(string(cfg.Data))
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer lock.Release()
 
 	acc, err := buildAccess(ctx, cfg, log, env.stdout)
 	if err != nil {
