@@ -100,19 +100,22 @@ func (p *Progress) rate(now time.Time) float64 {
 }
 
 func (p *Progress) line(now time.Time) string {
+	if p.total == 0 { // not known ahead (mirror)
+		return fmt.Sprintf("%s: %d modules, %s, %s/s", p.op, p.done, FormatBytes(p.bytes), FormatBytes(int64(p.rate(now))))
+	}
 	return fmt.Sprintf("%s: %d/%d modules, %s, %s/s", p.op, p.done, p.total, FormatBytes(p.bytes), FormatBytes(int64(p.rate(now))))
 }
 
 func (p *Progress) bar(now time.Time) string {
+	if p.total == 0 {
+		return p.line(now)
+	}
 	const width = 30
-	fill := width
-	eta := "0s"
-	if p.total > 0 {
-		fill = width * p.done / p.total
-		if p.done > 0 {
-			left := time.Duration(float64(now.Sub(p.start)) / float64(p.done) * float64(p.total-p.done))
-			eta = left.Round(time.Second).String()
-		}
+	fill := width * p.done / p.total
+	eta := "?"
+	if p.done > 0 {
+		left := time.Duration(float64(now.Sub(p.start)) / float64(p.done) * float64(p.total-p.done))
+		eta = left.Round(time.Second).String()
 	}
 	return fmt.Sprintf("%s [%s%s] %d/%d %s %s/s ETA %s", p.op, strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
 		p.done, p.total, FormatBytes(p.bytes), FormatBytes(int64(p.rate(now))), eta)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -302,4 +303,43 @@ func TestAirGapIncremental(t *testing.T) {
 	testutil.MustGo(t, client, env, "mod", "download", "all")
 	testutil.MustGo(t, client, env, "mod", "download", "example.com/lib@v1.3.0")
 	testutil.MustGo(t, client, env, "mod", "verify")
+}
+
+// On a terminal (a pseudo-terminal made by script(1)), export and import
+// draw a one-line bar; piped, they print no control characters; --json
+// gives events and a summary.
+func TestAirGapProgressOutput(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) from util-linux is not installed")
+	}
+	up := testproxy.New(t)
+	data := t.TempDir()
+	mustGatehouse(t, "mirror", "--data", data, "--upstream", up.URL, "--sumdb", up.GOSUMDB(), project(t))
+	bundle := filepath.Join(t.TempDir(), "b.tar")
+
+	cmdline := strings.Join([]string{gatehouseBin, "export", "--data", data, "--sumdb", "'" + up.GOSUMDB() + "'", "-o", bundle}, " ")
+	cmd := exec.Command(script, "-qec", cmdline, "/dev/null")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TERM=dumb"}
+	tty, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("export on a terminal: %v\n%q", err, tty)
+	}
+	if !strings.Contains(string(tty), "\rexport [==============================] 4/4") {
+		t.Errorf("no progress bar on a terminal:\n%q", tty)
+	}
+
+	piped := mustGatehouse(t, "import", "--data", t.TempDir(), "--sumdb-key", up.GOSUMDB(), bundle)
+	if strings.ContainsAny(piped, "\r\x1b") || !strings.HasPrefix(piped, "imported 4 module versions") {
+		t.Errorf("import not on a terminal: %q", piped)
+	}
+	js := mustGatehouse(t, "import", "--json", "--data", t.TempDir(), "--sumdb-key", up.GOSUMDB(), bundle)
+	lines := strings.Split(strings.TrimSpace(js), "\n")
+	var sum struct {
+		Event   string
+		Modules int
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Event != "summary" || sum.Modules != 4 || len(lines) != 6 {
+		t.Errorf("import --json: %v\n%s", err, js)
+	}
 }
