@@ -68,7 +68,7 @@ func TestProgressUnknownTotal(t *testing.T) {
 	p.Start("mirror", 0)
 	p.Step(5)
 	p.Done()
-	if out := buf.String(); strings.Contains(out, "/0") || strings.Contains(out, "[") || !strings.Contains(out, "mirror: 1 modules, 5 B") {
+	if out := buf.String(); strings.Contains(out, "/0") || strings.Contains(out, "[=") || !strings.Contains(out, "mirror: 1 modules, 5 B") {
 		t.Errorf("unknown total: %q", out)
 	}
 }
