@@ -110,6 +110,7 @@ func TestAirGapEndToEnd(t *testing.T) {
 	// lookups alike.
 	for _, u := range []string{"/example.com/lib/@v/v1.3.0.info", "/example.com/nothere/@v/list", "/sumdb/" + testproxy.SumDBName + "/lookup/example.com/lib@v1.3.0"} {
 		resp, body := get(t, off.URL+u)
+		t.Logf("GET %s: %d %s", u, resp.StatusCode, body)
 		if resp.StatusCode != 404 || !strings.Contains(body, "not in the offline store") {
 			t.Errorf("GET %s: %d %q, want 404 saying it is not in the offline store", u, resp.StatusCode, body)
 		}
@@ -284,6 +285,7 @@ func TestAirGapIncremental(t *testing.T) {
 		t.Errorf("export --since the future: %s", out)
 	}
 	out := mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "--not-in", b1+".manifest.json", "-o", b2)
+	t.Log(strings.TrimSpace(out))
 	if !strings.Contains(out, "exported 1 module versions (3 files") {
 		t.Fatalf("incremental export: %s", out)
 	}
