@@ -211,6 +211,7 @@ func runMirror(ctx context.Context, env *cmdEnv, args []string) int {
 			fmt.Fprintf(env.stderr, "gatehouse mirror: running go: %v\n", err)
 			return 1
 		}
+		refusedBefore := len(refused)
 		dec := json.NewDecoder(bufio.NewReader(out))
 		for {
 			var r mirrorResult
@@ -220,7 +221,7 @@ func runMirror(ctx context.Context, env *cmdEnv, args []string) int {
 			count(r, before[r.Path+"@"+r.Version])
 		}
 		werr := cmd.Wait()
-		if werr != nil && len(refused) == 0 {
+		if werr != nil && len(refused) == refusedBefore {
 			// go failed before it could name a module (a go.mod that does not
 			// parse, a build list it could not load).
 			fmt.Fprintf(env.stderr, "gatehouse mirror: go mod download: %v\n%s", werr, stderr.String())

@@ -95,7 +95,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
 		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil,
-		metricsAttr(mln))
+		"offline", bool(cfg.Offline), metricsAttr(mln))
 	stopMetrics := serveMetrics(ctx, mln, mets, log)
 	defer stopMetrics()
 	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {

@@ -64,4 +64,12 @@ func TestMirrorArgumentsAndPolicy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "example.com/!caps/@v/v1.0.0.zip")); err == nil {
 		t.Errorf("a module the policy denies was stored")
 	}
+
+	// A go.mod the go command cannot read: a clear error, exit 1.
+	badDir := t.TempDir()
+	os.WriteFile(filepath.Join(badDir, "go.mod"), []byte("module example.com/x\n\nrequire example.com/hello v9.9.9\n"), 0o644)
+	out, err = runGatehouse(t, append(base, badDir)...)
+	if err == nil || !strings.Contains(out, "gatehouse mirror: go mod download") {
+		t.Errorf("mirror of a go.mod whose build list cannot load: err %v\n%s", err, out)
+	}
 }
