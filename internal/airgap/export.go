@@ -58,6 +58,34 @@ type storedVersion struct {
 	modTime       time.Time
 }
 
+// Stored is one module version in a store directory.
+type Stored struct {
+	Path, Version string
+	Stored        time.Time // when its go.mod was stored
+	Bytes         int64     // of its .info, .mod and .zip
+	Zip           bool
+}
+
+// List returns the module versions in a store directory, sorted.
+func List(data string) ([]Stored, error) {
+	vs, err := storedVersions(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stored, 0, len(vs))
+	for _, v := range vs {
+		s := Stored{Path: v.path, Version: v.version, Stored: v.modTime}
+		for _, ext := range []string{".info", ".mod", ".zip"} {
+			if st, err := os.Stat(filepath.Join(data, filepath.FromSlash(v.escDir), v.escV+ext)); err == nil {
+				s.Bytes += st.Size()
+				s.Zip = s.Zip || ext == ".zip"
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // Export writes a bundle to w and returns its manifest.
 func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*Manifest, *ExportReport, error) {
 	verifier, err := note.NewVerifier(opts.SumDBKey)
