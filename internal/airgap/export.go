@@ -140,7 +140,7 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*Manifest, *E
 	add := func(entry string, data []byte) error {
 		sum := sha256.Sum256(data)
 		man.Files = append(man.Files, File{Name: entry, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
-		if err := tw.WriteHeader(&tar.Header{Name: entry, Mode: 0o644, Size: int64(len(data)), ModTime: man.Created, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: entry, Mode: 0o644, Size: int64(len(data)), ModTime: man.Created.Truncate(time.Second), Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
 		_, err := tw.Write(data)
@@ -156,7 +156,7 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*Manifest, *E
 		if err != nil {
 			return 0, err
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: entry, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime(), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: entry, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime().Truncate(time.Second), Typeflag: tar.TypeReg}); err != nil {
 			return 0, err
 		}
 		h := sha256.New()
@@ -256,7 +256,7 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*Manifest, *E
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: manifestName, Mode: 0o644, Size: int64(len(mj)), ModTime: man.Created, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: manifestName, Mode: 0o644, Size: int64(len(mj)), ModTime: man.Created.Truncate(time.Second), Typeflag: tar.TypeReg}); err != nil {
 		return nil, nil, err
 	}
 	if _, err := tw.Write(mj); err != nil {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/mod/module"
@@ -23,6 +24,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/fs"
+)
+
+// Bounds on the proofs of a bundle (records, tiles, tree head), which are
+// kept in memory while checked: a record or tile is a few kB.
+const (
+	maxSmall      = 1 << 20
+	maxSmallTotal = 512 << 20
 )
 
 // ImportOptions configures Import.
@@ -95,6 +103,8 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 	var order []string
 	var man *Manifest
 	small := map[string][]byte{} // sumdb/... entries, kept in memory
+	var smallBytes int64
+	stagedAt := map[string]string{} // files/... entry → its staged copy
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -127,7 +137,8 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 		sum := sha256.New()
 		var n int64
 		if strings.HasPrefix(h.Name, filesDir) {
-			f, err := os.Create(filepath.Join(stage, hex.EncodeToString([]byte(h.Name))))
+			stagedAt[h.Name] = filepath.Join(stage, strconv.Itoa(len(stagedAt)))
+			f, err := os.Create(stagedAt[h.Name])
 			if err != nil {
 				return nil, err
 			}
@@ -139,7 +150,13 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 				return nil, &BadBundleError{h.Name, err}
 			}
 		} else {
-			data, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			if h.Size > maxSmall {
+				return nil, &BadBundleError{h.Name, fmt.Errorf("size %d is over the limit %d of a proof", h.Size, maxSmall)}
+			}
+			if smallBytes += h.Size; smallBytes > maxSmallTotal {
+				return nil, &BadBundleError{h.Name, fmt.Errorf("the bundle's proofs are over %d bytes in all", maxSmallTotal)}
+			}
+			data, err := io.ReadAll(tr)
 			if err != nil {
 				return nil, &BadBundleError{h.Name, err}
 			}
@@ -153,7 +170,7 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 	if man == nil {
 		return nil, &BadBundleError{manifestName, errors.New("missing (the bundle is cut short?)")}
 	}
-	stagedPath := func(name string) string { return filepath.Join(stage, hex.EncodeToString([]byte(name))) }
+	stagedPath := func(name string) string { return stagedAt[name] }
 
 	// 2. The manifest's hashes: every entry listed, every listed entry there.
 	listed := map[string]File{}

@@ -116,3 +116,32 @@ func countFiles(t *testing.T, dir string) int {
 	})
 	return n
 }
+
+// A long module path stages like a short one (the staged copy's name does
+// not grow with the entry's): the import goes on to its checks.
+func TestImportStagesLongNames(t *testing.T) {
+	name := "files/example.com/" + strings.Repeat("long/", 60) + "@v/v1.0.0.zip"
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	_, err := Import(context.Background(), &buf, ImportOptions{Data: t.TempDir(), SumDBKey: testKey(t)})
+	var bad *BadBundleError
+	if !asBad(err, &bad) || bad.Entry != manifestName {
+		t.Fatalf("long entry name: %v, want the missing manifest reported", err)
+	}
+}
+
+// Proofs are bounded: one over a MiB is refused before it is read.
+func TestImportBoundsProofs(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: latestName, Mode: 0o644, Size: (1 << 20) + 1, Typeflag: tar.TypeReg})
+	tw.Write(make([]byte, (1<<20)+1))
+	tw.Close()
+	_, err := Import(context.Background(), &buf, ImportOptions{Data: t.TempDir(), SumDBKey: testKey(t)})
+	if err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Fatalf("oversized proof: %v", err)
+	}
+}
