@@ -305,6 +305,13 @@ func TestAirGapIncremental(t *testing.T) {
 	testutil.MustGo(t, client, env, "mod", "download", "all")
 	testutil.MustGo(t, client, env, "mod", "download", "example.com/lib@v1.3.0")
 	testutil.MustGo(t, client, env, "mod", "verify")
+	// Lists and @latest come from what the offline store holds.
+	if out := testutil.MustGo(t, client, env, "list", "-m", "-versions", "example.com/lib"); strings.TrimSpace(out) != "example.com/lib v1.3.0" {
+		t.Errorf("go list -m -versions offline: %q", out)
+	}
+	if out := testutil.MustGo(t, client, env, "list", "-m", "example.com/lib@latest"); strings.TrimSpace(out) != "example.com/lib v1.3.0" {
+		t.Errorf("go list -m @latest offline: %q", out)
+	}
 }
 
 // On a terminal (a pseudo-terminal made by script(1)), export and import
