@@ -21,6 +21,8 @@ import (
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	fsstore "github.com/gatehouse-dev/gatehouse/internal/storage/fs"
 )
 
 // ExportOptions selects what Export writes.
@@ -64,6 +66,27 @@ type Stored struct {
 	Stored        time.Time // when its go.mod was stored
 	Bytes         int64     // of its .info, .mod and .zip
 	Zip           bool
+}
+
+// Remove deletes a module version's files from a store directory: the
+// .info first (it lists the version offline), the .mod last (it is what
+// List finds, so a removal cut short is found and done again).
+func Remove(ctx context.Context, data, path, version string) error {
+	store, err := fsstore.New(data)
+	if err != nil {
+		return err
+	}
+	esc, err1 := module.EscapePath(path)
+	ev, err2 := module.EscapeVersion(version)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	for _, ext := range []string{".info", ".zip", ".mod"} {
+		if err := store.Delete(ctx, esc+"/@v/"+ev+ext); err != nil {
+			return fmt.Errorf("removing %s@%s: %w", path, version, err)
+		}
+	}
+	return nil
 }
 
 // List returns the module versions in a store directory, sorted.
