@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/airgap"
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/datalock"
@@ -103,7 +104,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
 		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil,
-		metricsAttr(mln))
+		"offline", bool(cfg.Offline), metricsAttr(mln))
 	stopMetrics := serveMetrics(ctx, mln, mets, log)
 	defer stopMetrics()
 	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {
@@ -161,6 +162,12 @@ func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logge
 	if acc == nil {
 		acc = &accessParts{}
 	}
+	if cfg.Offline {
+		// Nothing may reach out: not the module index either.
+		c := *cfg
+		c.ModuleIndex = "off"
+		cfg = &c
+	}
 	dataDir := string(cfg.Data)
 	store, err := fs.New(dataDir)
 	if err != nil {
@@ -200,9 +207,15 @@ func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	route := priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded})
+	if cfg.Offline {
+		// Every module, private ones too, from the store alone.
+		offline := modcache.Route{Name: "offline", Source: airgap.OfflineSource{Store: store}, Checker: checker}
+		route = func(string) modcache.Route { return offline }
+	}
 	cache, err := modcache.New(modcache.Options{
 		Store:       store,
-		Route:       priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded}),
+		Route:       route,
 		TempDir:     filepath.Join(stateDir, "tmp"),
 		MaxFetches:  int(cfg.MaxFetches),
 		Timeout:     time.Duration(cfg.UpstreamTimeout),
@@ -224,7 +237,8 @@ func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logge
 	}
 	var sumdbs sumdb.Registry
 	// Clients' tiles and lookups come from what verification keeps first.
-	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate, Verified: checker})
+	sumdbs.Add(name, &sumdb.Proxy{Name: name, URL: sumURL, Store: store, Client: client, Logger: log, Private: priv.isPrivate, Verified: checker,
+		Offline: bool(cfg.Offline), LatestFile: filepath.Join(airgap.StateDir(dataDir, name), "latest")})
 	sumdbs.Add(string(cfg.OwnSumDB), priv.ownSumDB(cache, log))
 	probeURL := chain.First().URL() + "/"
 	// Access rules first: a policy refusal must not reveal a module the
@@ -250,6 +264,9 @@ func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logge
 		Observe:      requestObserver(mets),
 		WriteTimeout: time.Duration(cfg.WriteTimeout),
 		UpstreamProbe: func(ctx context.Context) error {
+			if cfg.Offline {
+				return nil // no upstream to be ready for
+			}
 			req, err := http.NewRequestWithContext(ctx, "GET", probeURL, nil)
 			if err != nil {
 				return err

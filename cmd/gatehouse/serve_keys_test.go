@@ -54,6 +54,7 @@ var badServeValues = map[string][]string{
 	"tls-key":                       {"@missing"},
 	"client-ca":                     {"@missing"},
 	"allow-anonymous":               {"maybe"},
+	"offline":                       {"maybe"},
 	"allowed-networks":              {"notacidr"},
 	"trusted-proxies":               {"notacidr"},
 	"rate-limit":                    {"x", "-1"},

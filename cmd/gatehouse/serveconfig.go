@@ -51,6 +51,12 @@ var (
 )
 
 func readServeConfig(env *cmdEnv, fs *flag.FlagSet, args []string, validate bool) (*config.Serve, error) {
+	return readServeConfigArgs(env, fs, args, validate, false)
+}
+
+// readServeConfigArgs is readServeConfig for a command that takes
+// arguments after serve's flags (mirror) when allowArgs is set.
+func readServeConfigArgs(env *cmdEnv, fs *flag.FlagSet, args []string, validate, allowArgs bool) (*config.Serve, error) {
 	cfg := config.DefaultServe()
 	keys := cfg.Keys()
 	configFile := config.Bind(fs, keys)
@@ -60,7 +66,7 @@ func readServeConfig(env *cmdEnv, fs *flag.FlagSet, args []string, validate bool
 	case 2:
 		return nil, errBadFlag
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !allowArgs {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := config.Load(fs, keys, *configFile, cfg, env.getenv); err != nil {

@@ -38,6 +38,7 @@ type Serve struct {
 	ListTTL         Duration `toml:"list_ttl"`
 	ListMaxStale    Duration `toml:"list_max_stale"`
 	PrefetchWorkers Int      `toml:"prefetch_workers"`
+	Offline         Bool     `toml:"offline"`
 
 	Private // private modules and the own checksum log: private.go
 	Access  // TLS, authentication, authorization, audit: access.go
@@ -94,6 +95,7 @@ func (c *Serve) Keys() []Key {
 		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off); see docs/deployment.md"},
 		{Name: "list-ttl", Value: &c.ListTTL, Usage: "how long (`duration`) the upstream's @v/list and @latest answers are served from memory; up to twice as old while refreshed in the background; 0: ask every time"},
 		{Name: "list-max-stale", Value: &c.ListMaxStale, Usage: "how old (`duration`) a kept @v/list or @latest answer may be and still be served while the upstream fails"},
+		{Name: "offline", Value: &c.Offline, Usage: "never contact an upstream: answer from the store and serve the checksum database from imported proofs (see docs/air-gap.md)"},
 		{Name: "prefetch-workers", Value: &c.PrefetchWorkers, Usage: "upstream `fetches` at once that fetch the sibling .info, .mod and .zip of a miss before they are asked for; 0: no prefetch"},
 	}, append(c.privateKeys(), c.Access.keys()...)...)
 }

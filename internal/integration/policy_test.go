@@ -228,7 +228,7 @@ func TestPolicyBadFileAtStart(t *testing.T) {
 	}
 }
 
-func runGatehouse(t *testing.T, args ...string) (string, error) {
+func runGatehouse(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(gatehouseBin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,6 +40,16 @@ type Proxy struct {
 	// verified tiles and lookups answer clients first (see shared.go);
 	// nil: none.
 	Verified VerifiedCache
+	// Offline answers only from what Verified keeps (imported by
+	// gatehouse import, see internal/airgap) and LatestFile; nothing is
+	// fetched or forwarded.
+	Offline    bool
+	LatestFile string
+}
+
+// offlineMiss is the answer to what an offline store does not hold.
+func offlineMiss(w http.ResponseWriter, what string) {
+	httpError(w, http.StatusNotFound, "not found: "+what+" is not in the offline store (gatehouse serve --offline: import a bundle that holds it)")
 }
 
 var lookupRE = regexp.MustCompile(`^/lookup/[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$`)
@@ -49,6 +60,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/supported":
 		w.WriteHeader(http.StatusOK)
+	case path == "/latest" && p.Offline:
+		data, err := os.ReadFile(p.LatestFile)
+		if err != nil {
+			offlineMiss(w, "the checksum database's tree head")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(data)
 	case path == "/latest":
 		p.forward(w, r, path, "no-cache")
 	case strings.HasPrefix(path, "/lookup/"):
@@ -77,6 +97,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		vers, _ := module.UnescapeVersion(escVers)
+		if p.Offline {
+			if !p.serveOfflineLookup(w, mod, vers) {
+				offlineMiss(w, mod+"@"+vers)
+			}
+			return
+		}
 		if p.serveVerifiedLookup(w, r, mod, vers) {
 			return
 		}
@@ -97,6 +123,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // never change once published, which makes them safe to cache forever.
 // Their store names match the go command's own cache layout.
 func (p *Proxy) serveTile(w http.ResponseWriter, r *http.Request, t tlog.Tile) {
+	if p.Offline {
+		p.serveOfflineTile(w, t)
+		return
+	}
 	if p.Verified != nil {
 		if data, ok := p.Verified.Verified(t.Path()); ok {
 			writeTile(w, http.StatusOK, data)
