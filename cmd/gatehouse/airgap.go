@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/airgap"
 	"github.com/gatehouse-dev/gatehouse/internal/atomicfile"
+	"github.com/gatehouse-dev/gatehouse/internal/datalock"
 	"github.com/gatehouse-dev/gatehouse/internal/verify"
 )
 
@@ -149,6 +150,13 @@ func runImport(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "gatehouse import: --sumdb-key %q: no verifier key known; give name+hash+key\n", *key)
 		return 2
 	}
+	// The store and its trusted tree head change: not under a running serve.
+	lock, err := datalock.Acquire(*data)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "gatehouse import: %v\n", err)
+		return 1
+	}
+	defer lock.Release()
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse import: %v\n", err)

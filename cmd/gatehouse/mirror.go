@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/airgap"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/datalock"
 )
 
 func init() {
@@ -69,6 +70,12 @@ func runMirror(ctx context.Context, env *cmdEnv, args []string) int {
 	log := newLogger(env.stderr, string(cfg.LogFormat), "warn")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	lock, err := datalock.Acquire(string(cfg.Data))
+	if err != nil {
+		fmt.Fprintf(env.stderr, "gatehouse mirror: %v\n", err)
+		return 1
+	}
+	defer lock.Release()
 	// serve itself, on a loopback port of its own for this run.
 	srv, err := buildServer(ctx, cfg, log, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/gatehouse-dev/gatehouse/internal/airgap"
+	"github.com/gatehouse-dev/gatehouse/internal/datalock"
 )
 
 func init() {
@@ -109,6 +110,14 @@ func runStoreGC(ctx context.Context, env *cmdEnv, args []string) int {
 	if *olderThan <= 0 && *maxSize <= 0 {
 		fmt.Fprintln(env.stderr, "gatehouse store gc: give --older-than or --max-size (or both)")
 		return 2
+	}
+	if !*dryRun {
+		lock, err := datalock.Acquire(*data)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "gatehouse store gc: %v\n", err)
+			return 1
+		}
+		defer lock.Release()
 	}
 	pinned := map[string]bool{}
 	for _, f := range keep {
