@@ -34,6 +34,18 @@ func TestSecondServeOnDataDirRefused(t *testing.T) {
 		t.Errorf("second serve started listening:\n%s", out)
 	}
 
+	// The other commands that write the store wait their turn too.
+	for _, args := range [][]string{
+		{"mirror", "--data", data, "--upstream", "http://127.0.0.1:1", "example.com/hello@v1.0.0"},
+		{"import", "--data", data, "--sumdb-key", "sum.golang.org", "/dev/null"},
+		{"store", "gc", "--data", data, "--older-than", "1h"},
+	} {
+		out, err := exec.CommandContext(ctx, gatehouseBin, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "pid "+pid) {
+			t.Errorf("gatehouse %s on a data directory in use: %v\n%s", args[0], err, out)
+		}
+	}
+
 	first.kill(t)
 	third := startServe(t, data)
 	if resp, body := get(t, third.URL+"/healthz"); resp.StatusCode != 200 {
