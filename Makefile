@@ -35,8 +35,9 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+BUILD_OUT ?= bin/gatehouse
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gatehouse ./cmd/gatehouse
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD_OUT) ./cmd/gatehouse
 
 # Static binaries for each platform, named gatehouse-$(VERSION)-OS-ARCH, and
 # their SHA256SUMS (check with: cd dist/release && sha256sum -c SHA256SUMS).
