@@ -15,10 +15,9 @@ import (
 
 // States a service sends.
 const (
-	Ready     = "READY=1"
-	Reloading = "RELOADING=1"
-	Stopping  = "STOPPING=1"
-	Watchdog  = "WATCHDOG=1"
+	Ready    = "READY=1"
+	Stopping = "STOPPING=1"
+	Watchdog = "WATCHDOG=1"
 )
 
 // Notifier sends states to one socket; the zero Notifier (Socket "") is off.
