@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/docker/listen"
 	"github.com/gatehouse-dev/gatehouse/internal/docker/rules"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/sdlisten"
 )
 
 func init() {
@@ -132,9 +133,26 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 			ln.Close()
 		}
 	}()
+	// Unix sockets systemd passes (dist/systemd/gatehouse-docker.socket)
+	// stand in for the listen addresses they name.
+	activated, err := sdlisten.Listeners(env.getenv, os.Getpid())
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	for _, ln := range activated {
+		lns = append(lns, ln) // closed at return, used or not
+	}
 	for _, addr := range cfg.Listen {
 		var ln net.Listener
-		if path, ok := strings.CutPrefix(addr, config.UnixPrefix); ok {
+		path, unix := strings.CutPrefix(addr, config.UnixPrefix)
+		// Only unix sockets: a TCP one would need this process's TLS.
+		if _, ok := activated[addr]; ok && unix {
+			delete(activated, addr) // already in lns
+			log.Info("socket from systemd", "listen", addr)
+			continue
+		}
+		if unix {
 			ln, err = listen.Unix(path, mode, string(cfg.SocketGroup))
 		} else {
 			ln, err = listen.TLS(addr, tlsCfg)
@@ -144,6 +162,10 @@ func runDocker(ctx context.Context, env *cmdEnv, args []string) int {
 			return 1
 		}
 		lns = append(lns, ln)
+	}
+	for addr := range activated {
+		log.Error("cannot start: systemd passed a socket that --listen does not name (only unix:// sockets are taken)", "socket", addr)
+		return 1
 	}
 
 	srv := &http.Server{

@@ -102,11 +102,23 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) int {
 		log.Error("cannot listen for metrics", "err", err)
 		return 1
 	}
+	pln, err := listenMetricsAt(string(cfg.PprofListen))
+	if err != nil {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+		log.Error("cannot listen for pprof", "err", err)
+		return 1
+	}
 	log.Info("gatehouse serving", "listen", ln.Addr().String(), "data", string(cfg.Data),
 		"upstream", string(cfg.Redacted().Upstream), "sumdb", sumDBName(string(cfg.SumDB)), "version", buildVersion(), "tls", acc.TLS != nil,
-		"offline", bool(cfg.Offline), metricsAttr(mln))
+		"offline", bool(cfg.Offline), metricsAttr(mln), pprofAttr(pln))
 	stopMetrics := serveMetrics(ctx, mln, mets, log)
 	defer stopMetrics()
+	stopPprof := servePprof(ctx, pln, log)
+	defer stopPprof()
+	notifySystemd(ctx, env, log, ln.Addr().String())
 	if err := srv.Serve(ctx, ln, acc.TLS, time.Duration(cfg.ShutdownTimeout)); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1

@@ -34,6 +34,7 @@ var badServeValues = map[string][]string{
 	"module-index":                  {"", "ftp://x", "file:///tmp/index", "index.golang.org"},
 	"min-age-fallback":              {"", "now", "commit-time"},
 	"metrics-listen":                {"nope", "127.0.0.1:99999", "127.0.0.1:http-nope"},
+	"pprof-listen":                  {"nope", "127.0.0.1:99999", "localhost"},
 	"list-ttl":                      {"soon", "-1s"},
 	"list-max-stale":                {"soon", "-1s"},
 	"prefetch-workers":              {"x", "-1", "1001"},

@@ -35,6 +35,7 @@ type Serve struct {
 	ModuleIndex     String   `toml:"module_index"`
 	MinAgeFallback  String   `toml:"min_age_fallback"`
 	MetricsListen   String   `toml:"metrics_listen"`
+	PprofListen     String   `toml:"pprof_listen"`
 	ListTTL         Duration `toml:"list_ttl"`
 	ListMaxStale    Duration `toml:"list_max_stale"`
 	PrefetchWorkers Int      `toml:"prefetch_workers"`
@@ -93,6 +94,7 @@ func (c *Serve) Keys() []Key {
 		{Name: "module-index", Value: &c.ModuleIndex, Usage: "`URL` of the module index that dates public versions for min_age (index.golang.org format), or off; see docs/policy.md"},
 		{Name: "min-age-fallback", Value: &c.MinAgeFallback, Usage: "clock of min_age where no index dates a version: first_seen (when gatehouse first saw it) or commit_time (the .info Time, which the author chooses)"},
 		{Name: "metrics-listen", Value: &c.MetricsListen, Usage: "`address` of a separate plain-HTTP listener serving Prometheus /metrics (default: off); see docs/deployment.md"},
+		{Name: "pprof-listen", Value: &c.PprofListen, Usage: "`address` of a separate plain-HTTP listener serving net/http/pprof under /debug/pprof/ (default: off); loopback only, see docs/deployment.md"},
 		{Name: "list-ttl", Value: &c.ListTTL, Usage: "how long (`duration`) the upstream's @v/list and @latest answers are served from memory; up to twice as old while refreshed in the background; 0: ask every time"},
 		{Name: "list-max-stale", Value: &c.ListMaxStale, Usage: "how old (`duration`) a kept @v/list or @latest answer may be and still be served while the upstream fails"},
 		{Name: "offline", Value: &c.Offline, Usage: "never contact an upstream: answer from the store and serve the checksum database from imported proofs (see docs/air-gap.md)"},
@@ -150,6 +152,9 @@ func (c *Serve) Validate() error {
 		return bad("min-age-fallback", "%q is neither first_seen nor commit_time", c.MinAgeFallback)
 	}
 	if err := checkOptionalListen("metrics-listen", c.MetricsListen); err != nil {
+		return err
+	}
+	if err := checkOptionalListen("pprof-listen", c.PprofListen); err != nil {
 		return err
 	}
 	if err := checkLogging(c.LogFormat, c.LogLevel); err != nil {
