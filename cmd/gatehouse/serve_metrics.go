@@ -80,21 +80,7 @@ func serveMetricsHandler(ctx context.Context, ln net.Listener, h http.Handler, l
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
+	hs, done := startSideServer(ctx, ln, mux, "metrics", log)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -103,4 +89,25 @@ func serveMetricsHandler(ctx context.Context, ln net.Listener, h http.Handler, l
 		}
 		<-done
 	}
+}
+
+// startSideServer serves h in plain HTTP on ln, a listener of its own
+// beside the proxy's (metrics, pprof); done is closed when it has stopped.
+func startSideServer(ctx context.Context, ln net.Listener, h http.Handler, what string, log *slog.Logger) (hs *http.Server, done <-chan struct{}) {
+	hs = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error(what+" server stopped", "err", err)
+		}
+	}()
+	return hs, stopped
 }

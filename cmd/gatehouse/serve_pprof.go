@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/auth"
 )
@@ -45,21 +43,7 @@ func servePprof(ctx context.Context, ln net.Listener, log *slog.Logger) (stop fu
 	if !auth.IsLoopbackListen(ln.Addr().String()) {
 		log.Warn("the pprof listener has no authentication and shows the process's memory: keep it on loopback", "pprof_listen", ln.Addr().String())
 	}
-	hs := &http.Server{
-		Handler:           pprofHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("pprof server stopped", "err", err)
-		}
-	}()
+	hs, done := startSideServer(ctx, ln, pprofHandler(), "pprof", log)
 	return func() {
 		hs.Close() // a running profile has nothing worth waiting for
 		<-done
