@@ -352,3 +352,85 @@ func TestAirGapProgressOutput(t *testing.T) {
 		t.Errorf("import --json: %v\n%s", err, js)
 	}
 }
+
+// addEntries copies a bundle with extra entries before the manifest, and
+// lists them in it with their hashes: a bundle whose every entry the
+// manifest vouches for, as an attacker can write one.
+func addEntries(t *testing.T, src string, extra map[string][]byte) string {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(f), tar.NewWriter(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		if h.Name == "manifest.json" {
+			var m airgap.Manifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range extra {
+				tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+				tw.Write(body)
+				s := sha256.Sum256(body)
+				m.Files = append(m.Files, airgap.File{Name: name, Size: int64(len(body)), SHA256: hex.EncodeToString(s[:])})
+			}
+			data, _ = json.Marshal(m)
+			h.Size = int64(len(data))
+		}
+		tw.WriteHeader(h)
+		tw.Write(data)
+	}
+	tw.Close()
+	dst := filepath.Join(t.TempDir(), "added.tar")
+	os.WriteFile(dst, buf.Bytes(), 0o644)
+	return dst
+}
+
+// Records and tiles of a bundle become the lookup answers and tiles that
+// serve --offline gives out and that the store's checksum-database client
+// reads as its cache: one that no signed tree proves is refused, and
+// nothing of the bundle is kept.
+func TestAirGapUnprovenSumDBEntriesRefused(t *testing.T) {
+	up := testproxy.New(t)
+	data := fillStore(t, up, project(t))
+	bundle := filepath.Join(t.TempDir(), "bundle.tar")
+	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	fake := "example.com/evil v1.0.0 h1:" + strings.Repeat("A", 43) + "=\nexample.com/evil v1.0.0/go.mod h1:" + strings.Repeat("A", 43) + "=\n"
+	for name, body := range map[string][]byte{
+		// A record no manifest module names, so no proof is checked.
+		"sumdb/records/example.com/evil@v1.0.0": []byte("0\n" + fake),
+		// The same under a case-escaped path.
+		"sumdb/records/example.com/!evil@v1.0.0": []byte("0\n" + fake),
+		// A tile of a level the signed tree does not reach.
+		"sumdb/tile/8/1/000.p/1": make([]byte, 32),
+		// A full tile of garbage where the tree has a partial one.
+		"sumdb/tile/8/0/000": make([]byte, 32*256),
+	} {
+		t.Run(name, func(t *testing.T) {
+			evil := addEntries(t, bundle, map[string][]byte{name: body})
+			data2 := t.TempDir()
+			out, err := runGatehouse(t, "import", "--data", data2, "--sumdb-key", up.GOSUMDB(), evil)
+			if err == nil || !strings.Contains(out, name) || !strings.Contains(out, "nothing imported") {
+				t.Errorf("import of a bundle with an unproven %s: err %v\n%s", name, err, out)
+			}
+			if got := storedArtifacts(t, data2); len(got) != 0 {
+				t.Errorf("stored after a refused import: %v", got)
+			}
+			state := filepath.Join(airgap.StateDir(data2, testproxy.SumDBName), "cache")
+			if _, err := os.Stat(state); err == nil {
+				t.Errorf("checksum-database state %s written by a refused import", state)
+			}
+		})
+	}
+}
