@@ -8,10 +8,15 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -432,5 +437,48 @@ func TestAirGapUnprovenSumDBEntriesRefused(t *testing.T) {
 				t.Errorf("checksum-database state %s written by a refused import", state)
 			}
 		})
+	}
+}
+
+// serve --offline reaches nothing: asked for module files it does not
+// hold (a public and a private-looking path, .mod, .zip, .info, lists,
+// lookups), it answers 404 and the upstream it was given, still up here,
+// gets no request at all (not the checksum database's lookup either,
+// which would tell it the module path asked for).
+func TestAirGapOfflineContactsNothing(t *testing.T) {
+	up := testproxy.New(t)
+	target, _ := url.Parse(up.URL)
+	fwd := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var seen []string
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		fwd.ServeHTTP(w, r)
+	}))
+	defer spy.Close()
+	off := startServe(t, "", "--offline", "--upstream", spy.URL, "--sumdb", up.GOSUMDB())
+	for _, u := range []string{
+		"/example.com/hello/@v/v1.0.0.mod",
+		"/example.com/hello/@v/v1.0.0.zip",
+		"/example.com/hello/@v/v1.0.0.info",
+		"/example.com/hello/@v/list",
+		"/example.com/hello/@latest",
+		"/corp.example/secret/@v/v1.2.3.zip",
+		"/sumdb/" + testproxy.SumDBName + "/lookup/example.com/hello@v1.0.0",
+		"/sumdb/" + testproxy.SumDBName + "/latest",
+		"/sumdb/" + testproxy.SumDBName + "/tile/8/0/000.p/1",
+	} {
+		resp, body := get(t, off.URL+u)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %q, want 404", u, resp.StatusCode, body)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a lookup started aside would have arrived by now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) > 0 {
+		t.Errorf("serve --offline sent requests to its upstream: %v", seen)
 	}
 }
