@@ -122,7 +122,8 @@ func TestAirGapEndToEnd(t *testing.T) {
 	}
 }
 
-// rewriteBundle copies a bundle, letting edit change each entry's data.
+// rewriteBundle copies a bundle, letting edit change each entry's data
+// (nil: drop the entry).
 func rewriteBundle(t *testing.T, src string, edit func(name string, data []byte) []byte) string {
 	t.Helper()
 	f, err := os.Open(src)
@@ -141,7 +142,9 @@ func rewriteBundle(t *testing.T, src string, edit func(name string, data []byte)
 			t.Fatal(err)
 		}
 		data, _ := io.ReadAll(tr)
-		data = edit(h.Name, data)
+		if data = edit(h.Name, data); data == nil {
+			continue // dropped
+		}
 		h.Size = int64(len(data))
 		tw.WriteHeader(h)
 		tw.Write(data)
@@ -480,5 +483,68 @@ func TestAirGapOfflineContactsNothing(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) > 0 {
 		t.Errorf("serve --offline sent requests to its upstream: %v", seen)
+	}
+}
+
+// One module's record, proven in the signed tree, under another module's
+// name (the manifest's record id changed to match, its hashes rewritten),
+// for a module whose files the bundle leaves out as an incremental one
+// does: no file is checked against it, but it would become the module's
+// lookup answer. A record vouches only for its own module: refused.
+func TestAirGapRecordOfAnotherModuleRefused(t *testing.T) {
+	up := testproxy.New(t)
+	data := fillStore(t, up, project(t))
+	bundle := filepath.Join(t.TempDir(), "bundle.tar")
+	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	const a, b = "sumdb/records/example.com/hello@v1.0.0", "sumdb/records/example.com/greet@v1.1.0"
+	recs := map[string][]byte{}
+	rewriteBundle(t, bundle, func(name string, data []byte) []byte {
+		recs[name] = data
+		return data
+	})
+	if recs[a] == nil || recs[b] == nil {
+		t.Fatalf("bundle lacks %s or %s", a, b)
+	}
+	swapped := rewriteBundle(t, bundle, func(name string, data []byte) []byte {
+		if strings.HasPrefix(name, "files/example.com/hello/@v/") {
+			return nil
+		}
+		switch name {
+		case a:
+			return recs[b]
+		case "manifest.json":
+			var m airgap.Manifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			var ia, ib int
+			for i, mod := range m.Modules {
+				switch mod.Path {
+				case "example.com/hello":
+					ia = i
+				case "example.com/greet":
+					ib = i
+				}
+			}
+			m.Modules[ia].Record = m.Modules[ib].Record
+			var files []airgap.File
+			for _, f := range m.Files {
+				if !strings.HasPrefix(f.Name, "files/example.com/hello/@v/") {
+					files = append(files, f)
+				}
+			}
+			m.Files = files
+			out, _ := json.Marshal(m)
+			return out
+		}
+		return data
+	})
+	data2 := t.TempDir()
+	out, err := runGatehouse(t, "import", "--data", data2, "--sumdb-key", up.GOSUMDB(), rehashManifest(t, swapped))
+	if err == nil || !strings.Contains(out, "nothing imported") || !strings.Contains(out, "is not the record of") {
+		t.Fatalf("greet's record as hello's: err %v\n%s", err, out)
+	}
+	if got := storedArtifacts(t, data2); len(got) != 0 {
+		t.Errorf("stored after a refused import: %v", got)
 	}
 }
