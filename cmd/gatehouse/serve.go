@@ -222,7 +222,7 @@ func buildServer(ctx context.Context, cfg *config.Serve, log, reqLog *slog.Logge
 	route := priv.routeFor(modcache.Route{Name: "public", Source: chain, Checker: priv.recorded})
 	if cfg.Offline {
 		// Every module, private ones too, from the store alone.
-		offline := modcache.Route{Name: "offline", Source: airgap.OfflineSource{Store: store}, Checker: checker}
+		offline := modcache.Route{Name: "offline", Source: airgap.OfflineSource{Store: store}, Checker: airgap.OfflineChecker{}}
 		route = func(string) modcache.Route { return offline }
 	}
 	cache, err := modcache.New(modcache.Options{

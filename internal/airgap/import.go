@@ -214,10 +214,18 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 			pool.tiles[p] = data
 		}
 	}
+	// Tiles are kept in the state and served by serve --offline: each
+	// must be a tile of the signed tree, every hash in it proven.
+	for p := range pool.tiles {
+		if err := checkTile(tree, p, pool.tiles); err != nil {
+			return nil, &BadBundleError{tilesDir + p, err}
+		}
+	}
 
 	// 4. Each module: its record proven in the signed tree, its files'
 	// hashes in the record. No file may come without a module.
 	owned := map[string]bool{}
+	proven := map[string]bool{} // record entries of the manifest's modules
 	opts.Progress.Start("verify", len(man.Modules))
 	for _, m := range man.Modules {
 		if err := ctx.Err(); err != nil {
@@ -247,6 +255,12 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 		if err := tlog.CheckRecord(proof, tree.N, tree.Hash, id, tlog.RecordHash(text)); err != nil {
 			return nil, &BadBundleError{recName, fmt.Errorf("record is not in the signed tree: %w", err)}
 		}
+		// A proven record of another module would be kept as this one's
+		// lookup answer.
+		if !recordOf(string(text), m) {
+			return nil, &BadBundleError{recName, fmt.Errorf("record %d is not the record of %s@%s", id, m.Path, m.Version)}
+		}
+		proven[recName] = true
 		var size int64
 		for _, ext := range []string{".mod", ".zip", ".info"} {
 			name := filesDir + escPath + "/@v/" + escV + ext
@@ -265,6 +279,10 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport
 	for _, name := range order {
 		if strings.HasPrefix(name, filesDir) && !owned[name] {
 			return nil, &BadBundleError{name, errors.New("belongs to no module of the manifest, so nothing proves it")}
+		}
+		// Records become lookup answers of serve --offline: only proven ones.
+		if strings.HasPrefix(name, recordsDir) && !proven[name] {
+			return nil, &BadBundleError{name, errors.New("record of no module of the manifest, so nothing proves it")}
 		}
 	}
 
@@ -437,6 +455,42 @@ func checkFile(path, ext string, m Module, text string) error {
 		if err := json.Unmarshal(data, &info); err != nil || info.Version != m.Version {
 			return errors.New("not the .info of " + m.Path + "@" + m.Version)
 		}
+	}
+	return nil
+}
+
+// recordOf reports whether a record's text holds m's go.mod hash line, as
+// every checksum-database record of m does.
+func recordOf(text string, m Module) bool {
+	prefix := m.Path + " " + m.Version + "/go.mod "
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTile checks that the tile at path p, from tiles, is a tile of tree
+// with every hash proven: tlog.TileHashReader verifies whole tiles against
+// the tree's hash, and one of exactly this width must be the one it keeps.
+func checkTile(tree tlog.Tree, p string, tiles map[string][]byte) error {
+	t, ok := validTilePath(p)
+	if !ok || len(tiles[p]) != t.W*tlog.HashSize {
+		return errors.New("not a tile of the signed tree")
+	}
+	r := &recordingTiles{got: map[string][]byte{}, read: func(u tlog.Tile) ([]byte, error) {
+		if data, ok := tiles[u.Path()]; ok {
+			return data, nil
+		}
+		return nil, fmt.Errorf("tile %s is missing", u.Path())
+	}}
+	last := tlog.StoredHashIndex(t.L*t.H, t.N<<uint(t.H)+int64(t.W)-1)
+	if _, err := tlog.TileHashReader(tree, r).ReadHashes([]int64{last}); err != nil {
+		return fmt.Errorf("not a tile of the signed tree of size %d: %w", tree.N, err)
+	}
+	if _, ok := r.got[p]; !ok {
+		return fmt.Errorf("not a tile of the signed tree of size %d (its width is not the tree's)", tree.N)
 	}
 	return nil
 }

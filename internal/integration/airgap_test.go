@@ -8,10 +8,15 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,7 +122,8 @@ func TestAirGapEndToEnd(t *testing.T) {
 	}
 }
 
-// rewriteBundle copies a bundle, letting edit change each entry's data.
+// rewriteBundle copies a bundle, letting edit change each entry's data
+// (nil: drop the entry).
 func rewriteBundle(t *testing.T, src string, edit func(name string, data []byte) []byte) string {
 	t.Helper()
 	f, err := os.Open(src)
@@ -136,7 +142,9 @@ func rewriteBundle(t *testing.T, src string, edit func(name string, data []byte)
 			t.Fatal(err)
 		}
 		data, _ := io.ReadAll(tr)
-		data = edit(h.Name, data)
+		if data = edit(h.Name, data); data == nil {
+			continue // dropped
+		}
 		h.Size = int64(len(data))
 		tw.WriteHeader(h)
 		tw.Write(data)
@@ -350,5 +358,193 @@ func TestAirGapProgressOutput(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Event != "summary" || sum.Modules != 4 || len(lines) != 6 {
 		t.Errorf("import --json: %v\n%s", err, js)
+	}
+}
+
+// addEntries copies a bundle with extra entries before the manifest, and
+// lists them in it with their hashes: a bundle whose every entry the
+// manifest vouches for, as an attacker can write one.
+func addEntries(t *testing.T, src string, extra map[string][]byte) string {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(f), tar.NewWriter(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		if h.Name == "manifest.json" {
+			var m airgap.Manifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range extra {
+				tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+				tw.Write(body)
+				s := sha256.Sum256(body)
+				m.Files = append(m.Files, airgap.File{Name: name, Size: int64(len(body)), SHA256: hex.EncodeToString(s[:])})
+			}
+			data, _ = json.Marshal(m)
+			h.Size = int64(len(data))
+		}
+		tw.WriteHeader(h)
+		tw.Write(data)
+	}
+	tw.Close()
+	dst := filepath.Join(t.TempDir(), "added.tar")
+	os.WriteFile(dst, buf.Bytes(), 0o644)
+	return dst
+}
+
+// Records and tiles of a bundle become the lookup answers and tiles that
+// serve --offline gives out and that the store's checksum-database client
+// reads as its cache: one that no signed tree proves is refused, and
+// nothing of the bundle is kept.
+func TestAirGapUnprovenSumDBEntriesRefused(t *testing.T) {
+	up := testproxy.New(t)
+	data := fillStore(t, up, project(t))
+	bundle := filepath.Join(t.TempDir(), "bundle.tar")
+	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	fake := "example.com/evil v1.0.0 h1:" + strings.Repeat("A", 43) + "=\nexample.com/evil v1.0.0/go.mod h1:" + strings.Repeat("A", 43) + "=\n"
+	for name, body := range map[string][]byte{
+		// A record no manifest module names, so no proof is checked.
+		"sumdb/records/example.com/evil@v1.0.0": []byte("0\n" + fake),
+		// The same under a case-escaped path.
+		"sumdb/records/example.com/!evil@v1.0.0": []byte("0\n" + fake),
+		// A tile of a level the signed tree does not reach.
+		"sumdb/tile/8/1/000.p/1": make([]byte, 32),
+		// A full tile of garbage where the tree has a partial one.
+		"sumdb/tile/8/0/000": make([]byte, 32*256),
+	} {
+		t.Run(name, func(t *testing.T) {
+			evil := addEntries(t, bundle, map[string][]byte{name: body})
+			data2 := t.TempDir()
+			out, err := runGatehouse(t, "import", "--data", data2, "--sumdb-key", up.GOSUMDB(), evil)
+			if err == nil || !strings.Contains(out, name) || !strings.Contains(out, "nothing imported") {
+				t.Errorf("import of a bundle with an unproven %s: err %v\n%s", name, err, out)
+			}
+			if got := storedArtifacts(t, data2); len(got) != 0 {
+				t.Errorf("stored after a refused import: %v", got)
+			}
+			state := filepath.Join(airgap.StateDir(data2, testproxy.SumDBName), "cache")
+			if _, err := os.Stat(state); err == nil {
+				t.Errorf("checksum-database state %s written by a refused import", state)
+			}
+		})
+	}
+}
+
+// serve --offline reaches nothing: asked for module files it does not
+// hold (a public and a private-looking path, .mod, .zip, .info, lists,
+// lookups), it answers 404 and the upstream it was given, still up here,
+// gets no request at all (not the checksum database's lookup either,
+// which would tell it the module path asked for).
+func TestAirGapOfflineContactsNothing(t *testing.T) {
+	up := testproxy.New(t)
+	target, _ := url.Parse(up.URL)
+	fwd := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var seen []string
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		fwd.ServeHTTP(w, r)
+	}))
+	defer spy.Close()
+	off := startServe(t, "", "--offline", "--upstream", spy.URL, "--sumdb", up.GOSUMDB())
+	for _, u := range []string{
+		"/example.com/hello/@v/v1.0.0.mod",
+		"/example.com/hello/@v/v1.0.0.zip",
+		"/example.com/hello/@v/v1.0.0.info",
+		"/example.com/hello/@v/list",
+		"/example.com/hello/@latest",
+		"/corp.example/secret/@v/v1.2.3.zip",
+		"/sumdb/" + testproxy.SumDBName + "/lookup/example.com/hello@v1.0.0",
+		"/sumdb/" + testproxy.SumDBName + "/latest",
+		"/sumdb/" + testproxy.SumDBName + "/tile/8/0/000.p/1",
+	} {
+		resp, body := get(t, off.URL+u)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %q, want 404", u, resp.StatusCode, body)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a lookup started aside would have arrived by now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) > 0 {
+		t.Errorf("serve --offline sent requests to its upstream: %v", seen)
+	}
+}
+
+// One module's record, proven in the signed tree, under another module's
+// name (the manifest's record id changed to match, its hashes rewritten),
+// for a module whose files the bundle leaves out as an incremental one
+// does: no file is checked against it, but it would become the module's
+// lookup answer. A record vouches only for its own module: refused.
+func TestAirGapRecordOfAnotherModuleRefused(t *testing.T) {
+	up := testproxy.New(t)
+	data := fillStore(t, up, project(t))
+	bundle := filepath.Join(t.TempDir(), "bundle.tar")
+	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	const a, b = "sumdb/records/example.com/hello@v1.0.0", "sumdb/records/example.com/greet@v1.1.0"
+	recs := map[string][]byte{}
+	rewriteBundle(t, bundle, func(name string, data []byte) []byte {
+		recs[name] = data
+		return data
+	})
+	if recs[a] == nil || recs[b] == nil {
+		t.Fatalf("bundle lacks %s or %s", a, b)
+	}
+	swapped := rewriteBundle(t, bundle, func(name string, data []byte) []byte {
+		if strings.HasPrefix(name, "files/example.com/hello/@v/") {
+			return nil
+		}
+		switch name {
+		case a:
+			return recs[b]
+		case "manifest.json":
+			var m airgap.Manifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			var ia, ib int
+			for i, mod := range m.Modules {
+				switch mod.Path {
+				case "example.com/hello":
+					ia = i
+				case "example.com/greet":
+					ib = i
+				}
+			}
+			m.Modules[ia].Record = m.Modules[ib].Record
+			var files []airgap.File
+			for _, f := range m.Files {
+				if !strings.HasPrefix(f.Name, "files/example.com/hello/@v/") {
+					files = append(files, f)
+				}
+			}
+			m.Files = files
+			out, _ := json.Marshal(m)
+			return out
+		}
+		return data
+	})
+	data2 := t.TempDir()
+	out, err := runGatehouse(t, "import", "--data", data2, "--sumdb-key", up.GOSUMDB(), rehashManifest(t, swapped))
+	if err == nil || !strings.Contains(out, "nothing imported") || !strings.Contains(out, "is not the record of") {
+		t.Fatalf("greet's record as hello's: err %v\n%s", err, out)
+	}
+	if got := storedArtifacts(t, data2); len(got) != 0 {
+		t.Errorf("stored after a refused import: %v", got)
 	}
 }

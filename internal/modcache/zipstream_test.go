@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -235,5 +236,65 @@ func TestZipStreamRetryMustMatch(t *testing.T) {
 	dir := filepath.Join(e.store.Dir(), "example.com", "hello", "@v")
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("left in the store: %v", left)
+	}
+}
+
+// A zip of many small files has a central directory far longer than the
+// end record's hold-back: before verification, the fetcher's client and
+// one joining mid-stream hold no byte of the central directory, and
+// nothing that opens as a zip.
+func TestZipStreamHoldsBackLongCentralDirectory(t *testing.T) {
+	gate := &gatedChecker{checking: make(chan string, 1), release: make(chan struct{})}
+	e := newEnv(t, func(o *modcache.Options) {
+		route := o.Route("")
+		gate.inner = route.Checker
+		route.Checker = gate
+		o.Route = func(string) modcache.Route { return route }
+	})
+	files := bigFiles("example.com/many", 256<<10)
+	for i := range 4000 {
+		files["f/"+strings.Repeat("x", 40)+hex.EncodeToString([]byte{byte(i >> 8), byte(i)})+".go"] = "package f\n"
+	}
+	if err := e.up.Add("example.com/many", "v1.0.0", files, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := e.up.Artifacts("example.com/many", "v1.0.0").Zip
+	zr, err := zip.NewReader(bytes.NewReader(want), int64(len(want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdStart := bytes.LastIndex(want, []byte("PK\x05\x06"))        // end record
+	cdStart -= int(binary.LittleEndian.Uint32(want[cdStart+12:])) // minus the directory's size
+	if len(want)-cdStart < 4*(22+65535) || len(zr.File) < 4000 {
+		t.Fatalf("central directory of %d bytes: not longer than the hold-back", len(want)-cdStart)
+	}
+	_, zs, err := e.cache.OpenZip(context.Background(), "example.com/many", "v1.0.0")
+	if err != nil || zs == nil {
+		t.Fatalf("OpenZip: %v %v", zs, err)
+	}
+	defer zs.Close()
+	first := follow(zs)
+	<-gate.checking
+	_, zs2, err := e.cache.OpenZip(context.Background(), "example.com/many", "v1.0.0")
+	if err != nil || zs2 == nil {
+		t.Fatalf("second OpenZip: %v %v, want to join the stream", zs2, err)
+	}
+	defer zs2.Close()
+	second := follow(zs2)
+	for name, r := range map[string]*reader{"fetcher's client": first, "joining client": second} {
+		early := r.settled()
+		if len(early) > cdStart {
+			t.Errorf("%s: %d bytes before verification; the central directory starts at %d", name, len(early), cdStart)
+		}
+		if _, err := zip.NewReader(bytes.NewReader(early), int64(len(early))); err == nil {
+			t.Errorf("%s: what was sent before verification opens as a zip", name)
+		}
+	}
+	close(gate.release)
+	for _, r := range []*reader{first, second} {
+		<-r.done
+		if !errors.Is(r.err, io.EOF) || !bytes.Equal(r.bytes(), want) {
+			t.Errorf("after verification: %d bytes, err %v; want the %d-byte zip", len(r.bytes()), r.err, len(want))
+		}
 	}
 }
