@@ -12,7 +12,8 @@ import (
 var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // DefaultReplicaID is the host name made into a plain token (characters
-// outside A-Z a-z 0-9 . _ - become -), or "gatehouse" if none is left.
+// outside A-Z a-z 0-9 . _ - become -, and none of . _ - at either end),
+// or "gatehouse" if nothing is left.
 func DefaultReplicaID() string {
 	h, _ := os.Hostname()
 	return sanitiseReplicaID(h)
@@ -29,6 +30,7 @@ func sanitiseReplicaID(h string) string {
 	if len(s) > 64 {
 		s = s[:64]
 	}
+	s = strings.TrimRight(s, "._-")
 	if s == "" {
 		return "gatehouse"
 	}
