@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/audit"
 )
@@ -35,7 +36,7 @@ func runAudit(ctx context.Context, env *cmdEnv, args []string) int {
 }
 
 func runAuditVerify(env *cmdEnv, args []string) int {
-	fs := newFlagSet(env, "audit verify", "audit verify [--key-file FILE] FILE...\n\nChecks that audit log files form one unbroken hash chain: no line edited,\nremoved, added or reordered. Give the current file and its rotated ones in\nany order (audit.log*). Prints the first bad line as FILE:LINE and exits 1.\nOn success, prints the last record's hash: compare it with a copy kept\nelsewhere to detect lines cut from the end.\n\nA log written with audit_key_file needs the same key here: its lines are\nsealed with HMAC-SHA256, and every line after the first sealed one must be.")
+	fs := newFlagSet(env, "audit verify", "audit verify [--key-file FILE] FILE...\n\nChecks that audit log files form unbroken hash chains, one per replica (by\nthe replica field; none in older logs): no line edited, removed, added or\nreordered. Give the current file and its rotated ones in\nany order (audit.log*). Prints the first bad line as FILE:LINE and exits 1.\nOn success, prints the last record's hash: compare it with a copy kept\nelsewhere to detect lines cut from the end.\n\nA log written with audit_key_file needs the same key here: its lines are\nsealed with HMAC-SHA256, and every line after the first sealed one must be.")
 	keyFile := fs.String("key-file", "", "the audit key `file` the log was written with (audit_key_file)")
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
@@ -52,19 +53,31 @@ func runAuditVerify(env *cmdEnv, args []string) int {
 			return 2
 		}
 	}
-	s, err := audit.VerifyWithKey(key, fs.Args()...)
-	if err != nil {
+	ss, err := audit.VerifyReplicas(key, fs.Args()...)
+	if ss == nil && err != nil {
 		fmt.Fprintln(env.stderr, "gatehouse audit verify: FAILED: "+err.Error())
 		return 1
 	}
-	fmt.Fprintf(env.stdout, "ok: %d records in %d files, seq %d..%d, last hash %s\n", s.Records, s.Files, s.FirstSeq, s.LastSeq, s.LastHash)
-	if s.Keyed > 0 && s.FirstKeyedSeq != s.FirstSeq {
-		fmt.Fprintf(env.stdout, "note: records before seq %d were written without the key; the sealed record %d vouches for them\n", s.FirstKeyedSeq, s.FirstKeyedSeq)
+	code := 0
+	for _, s := range ss {
+		name := "replica " + strconv.Quote(s.Replica)
+		if s.Replica == "" {
+			name = "no replica id (older log)"
+		}
+		if s.Err != nil {
+			fmt.Fprintf(env.stderr, "gatehouse audit verify: FAILED: %s: %v\n", name, s.Err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(env.stdout, "ok: %s: %d records in %d files, seq %d..%d, last hash %s\n", name, s.Records, s.Files, s.FirstSeq, s.LastSeq, s.LastHash)
+		if s.Keyed > 0 && s.FirstKeyedSeq != s.FirstSeq {
+			fmt.Fprintf(env.stdout, "note: %s: records before seq %d were written without the key; the sealed record %d vouches for them\n", name, s.FirstKeyedSeq, s.FirstKeyedSeq)
+		}
+		if s.FirstSeq != 1 {
+			fmt.Fprintf(env.stdout, "note: %s: the chain starts at seq %d (older files were rotated away or not given)\n", name, s.FirstSeq)
+		}
 	}
-	if s.FirstSeq != 1 {
-		fmt.Fprintf(env.stdout, "note: the chain starts at seq %d (older files were rotated away or not given)\n", s.FirstSeq)
-	}
-	return 0
+	return code
 }
 
 func runAuditKeygen(env *cmdEnv, args []string) int {

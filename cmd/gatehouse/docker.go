@@ -322,7 +322,7 @@ func dockerClients(cfg *config.Docker) ([]guard.Client, error) {
 // dockerAudit opens the audit log: the same hash-chained writer as serve's,
 // to a file, standard output, or both.
 func dockerAudit(env *cmdEnv, cfg *config.Docker, log *slog.Logger) (audit.Sink, func(), error) {
-	o := audit.Options{File: string(cfg.AuditFile), MaxSize: int64(cfg.AuditMaxSize), MaxFiles: int(cfg.AuditMaxFiles), Logger: log}
+	o := audit.Options{File: string(cfg.AuditFile), MaxSize: int64(cfg.AuditMaxSize), MaxFiles: int(cfg.AuditMaxFiles), Replica: string(cfg.ReplicaID), Logger: log}
 	if cfg.AuditStdout {
 		o.Stdout = env.stdout
 	}

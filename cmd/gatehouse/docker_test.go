@@ -45,6 +45,8 @@ func TestDockerConfigErrors(t *testing.T) {
 		{[]string{"--listen", sock, "--config", write("unknown-key.toml", "[[clients]]\nuser = \"bob\"\nprofile = \"ci\"\n")}, "unknown key"},
 		{[]string{"--listen", sock, "--tls-cert", "x.pem", "--tls-key", "x.pem", "--client-ca", "x.pem"}, "tls-cert"},
 		{[]string{"--listen", sock, "--metrics-listen", "9100"}, "metrics-listen"},
+		{[]string{"--listen", sock, "--replica-id", "gh 1"}, "replica-id"},
+		{[]string{"--listen", sock, "--replica-id", ""}, "replica-id"},
 		{[]string{"--listen", sock, "--config", write("scoped-typo.toml", "[profiles.p]\npresets = [\"ci\"]\nowner_scope = true\n")}, "unknown key"},
 	} {
 		code, _, errOut := runCmd(t, nil, append([]string{"docker"}, tc.args...)...)

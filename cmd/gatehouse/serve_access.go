@@ -84,7 +84,7 @@ func buildAccess(ctx context.Context, cfg *config.Serve, log *slog.Logger, stdou
 	}
 
 	if a.AuditFile != "" || a.AuditStdout {
-		ao := audit.Options{File: string(a.AuditFile), MaxSize: int64(a.AuditMaxSize), MaxFiles: int(a.AuditMaxFiles), Logger: log}
+		ao := audit.Options{File: string(a.AuditFile), MaxSize: int64(a.AuditMaxSize), MaxFiles: int(a.AuditMaxFiles), Replica: string(a.ReplicaID), Logger: log}
 		if a.AuditStdout {
 			ao.Stdout = stdout
 		}

@@ -66,6 +66,7 @@ var badServeValues = map[string][]string{
 	"audit-max-files":               {"x", "-1"},
 	"audit-stdout":                  {"maybe"},
 	"audit-key-file":                {"@missing", "@garbage"},
+	"replica-id":                    {"", "a b", "a/b", "-a", "r\"1", strings.Repeat("x", 65)},
 }
 
 // Every serve key with a bad value: exit 2 and one line naming the key,

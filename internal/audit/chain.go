@@ -64,9 +64,10 @@ func lineHash(unsealed, key []byte) string {
 
 // chainFields are the fields Verify needs from a line.
 type chainFields struct {
-	Seq  uint64 `json:"seq"`
-	Prev string `json:"prev"`
-	Hash string `json:"hash"`
+	Replica string `json:"replica"`
+	Seq     uint64 `json:"seq"`
+	Prev    string `json:"prev"`
+	Hash    string `json:"hash"`
 }
 
 // keyed reports whether the line was sealed with a key.

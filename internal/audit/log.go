@@ -31,6 +31,10 @@ type Options struct {
 	// that whoever can write the file but not read the key cannot forge a
 	// consistent chain.
 	Key []byte
+	// Replica, if set, is written into every record (replica_id): each
+	// replica of a deployment writes its own file and chain, and audit
+	// verify tells the chains apart by it.
+	Replica string
 	// Logger, if set, is told when Open set a torn last line aside.
 	Logger *slog.Logger
 }
@@ -67,18 +71,31 @@ func Open(opts Options) (*Log, error) {
 	// The chain continues from the current file, or from the newest
 	// rotated one if the current file is empty (rotation happened just
 	// before a restart).
-	for _, name := range []string{opts.File, opts.File + ".1"} {
+	otherReplica := false
+	for i, name := range []string{opts.File, opts.File + ".1"} {
 		f, ok, err := lastLine(name, opts.Key)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
 			l.seq, l.prev = f.Seq, f.Hash
+			otherReplica = i == 0 && f.Replica != opts.Replica
 			break
 		}
 	}
 	if err := l.openFile(); err != nil {
 		return nil, err
+	}
+	// A file belongs to one replica: if the current file was written under
+	// another replica id (a log from before replica_id, or a renamed
+	// replica), it is rotated, and the chain goes on in a new file.
+	if otherReplica {
+		l.mu.Lock()
+		err := l.rotate()
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -215,6 +232,7 @@ func (l *Log) Write(r Record) error {
 	if l.closed {
 		return errors.New("audit: log is closed")
 	}
+	r.Replica = l.opts.Replica
 	line, h, err := seal(r, l.seq+1, l.prev, l.opts.Key)
 	if err != nil {
 		return err

@@ -8,9 +8,12 @@ import "time"
 // A Record is one audited request. Fields that do not apply are left empty
 // and omitted from the line. Seq, Prev and Hash are set by the writer.
 type Record struct {
-	Time      time.Time `json:"time"`
-	Service   string    `json:"service"`              // "proxy" or "docker"
-	RequestID string    `json:"request_id,omitempty"` // gatehouse's own
+	Time    time.Time `json:"time"`
+	Service string    `json:"service"` // "proxy" or "docker"
+	// Replica names the gatehouse process that wrote the record (set by
+	// the Log from Options.Replica): each replica keeps its own chain.
+	Replica   string `json:"replica,omitempty"`
+	RequestID string `json:"request_id,omitempty"` // gatehouse's own
 	// ClientRequestID is the X-Request-Id the client sent: its claim,
 	// never used as RequestID.
 	ClientRequestID string   `json:"client_request_id,omitempty"`

@@ -27,6 +27,8 @@ func (e *VerifyError) Error() string {
 
 // Summary is what a successful Verify saw.
 type Summary struct {
+	Replica   string // the replica id of the chain ("" for logs from before replica_id)
+	Err       error  // VerifyReplicas: the chain's first problem, nil if it verified
 	Files     int
 	Records   int
 	FirstSeq  uint64 // 1 unless older files were rotated away
@@ -64,18 +66,67 @@ func Verify(files ...string) (Summary, error) { return VerifyWithKey(nil, files.
 // them. So a forger who can write the file but does not hold the key can
 // neither edit a line nor rewrite the whole file as a plain chain.
 func VerifyWithKey(key []byte, files ...string) (Summary, error) {
-	type fileStart struct {
-		name string
-		seq  uint64
-	}
-	var order []fileStart
-	for _, name := range files {
-		seq, err := firstSeq(name)
-		if err != nil {
-			return Summary{}, err
+	ss, err := VerifyReplicas(key, files...)
+	if err != nil {
+		if len(ss) == 1 {
+			return ss[0], err
 		}
-		order = append(order, fileStart{name, seq})
+		return Summary{}, err
 	}
+	if len(ss) > 1 {
+		return Summary{}, fmt.Errorf("audit: the files hold the chains of %d replicas: verify them with VerifyReplicas", len(ss))
+	}
+	return ss[0], nil
+}
+
+// VerifyReplicas checks the files of one or more replicas: it groups them
+// by the replica id of their first line ("" for logs written before
+// replica_id) and verifies each group as one chain, as VerifyWithKey does.
+// Every line of a file must name the file's replica. It returns a Summary
+// per replica, sorted by replica id, each with Err set if its chain failed,
+// and the errors of all failed chains joined.
+func VerifyReplicas(key []byte, files ...string) ([]Summary, error) {
+	groups := map[string][]fileStart{}
+	for _, name := range files {
+		fs, err := readFileStart(name)
+		if err != nil {
+			return nil, err
+		}
+		if fs.empty {
+			continue // adds nothing to any chain
+		}
+		groups[fs.replica] = append(groups[fs.replica], fs)
+	}
+	if len(groups) == 0 {
+		return nil, errors.New("audit: no records in the given files")
+	}
+	ids := make([]string, 0, len(groups))
+	for id := range groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []Summary
+	var errs []error
+	for _, id := range ids {
+		s, err := verifyChain(key, id, groups[id])
+		s.Replica, s.Err = id, err
+		out = append(out, s)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+type fileStart struct {
+	name    string
+	seq     uint64
+	replica string
+	empty   bool
+}
+
+// verifyChain checks the files of one replica as one chain.
+func verifyChain(key []byte, replica string, order []fileStart) (Summary, error) {
 	sort.SliceStable(order, func(i, j int) bool { return order[i].seq < order[j].seq })
 
 	var s Summary
@@ -105,6 +156,9 @@ func VerifyWithKey(key []byte, files ...string) (Summary, error) {
 				cf, err := checkLine(line, key)
 				if err != nil {
 					return bad("%v", err)
+				}
+				if cf.Replica != replica {
+					return bad("replica %q in a file of replica %q: a file holds the records of one replica", cf.Replica, replica)
 				}
 				if cf.keyed() {
 					if s.Keyed == 0 {
@@ -146,7 +200,7 @@ func VerifyWithKey(key []byte, files ...string) (Summary, error) {
 		return s, errors.New("audit: no records in the given files")
 	}
 	if key != nil && s.Keyed == 0 {
-		return s, errors.New("audit: no record is sealed with the key: the log was written without one, or re-written")
+		return s, fmt.Errorf("audit: replica %q: no record is sealed with the key: the log was written without one, or re-written", replica)
 	}
 	return s, nil
 }
@@ -176,28 +230,30 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	}
 }
 
-func firstSeq(name string) (uint64, error) {
+// readFileStart reads the sequence number and replica of a file's first
+// line: enough to group and order the files; seals are checked later.
+func readFileStart(name string) (fileStart, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return 0, &VerifyError{File: name, Msg: err.Error()}
+		return fileStart{}, &VerifyError{File: name, Msg: err.Error()}
 	}
 	defer f.Close()
 	line, err := readLine(bufio.NewReader(f))
 	if err == io.EOF {
-		return 0, nil // an empty file sorts first and adds nothing
+		return fileStart{name: name, empty: true}, nil // an empty file sorts first and adds nothing
 	}
 	if err != nil {
-		return 0, &VerifyError{File: name, Line: 1, Msg: err.Error()}
+		return fileStart{}, &VerifyError{File: name, Line: 1, Msg: err.Error()}
 	}
 	// Only the sequence number is needed to order the files; the seal is
 	// checked when the file's turn comes.
 	var cf chainFields
 	if err := json.Unmarshal(line, &cf); err != nil {
-		return 0, &VerifyError{File: name, Line: 1, Msg: fmt.Sprintf("not a JSON record: %v", err)}
+		return fileStart{}, &VerifyError{File: name, Line: 1, Msg: fmt.Sprintf("not a JSON record: %v", err)}
 	}
-	return cf.Seq, nil
+	return fileStart{name: name, seq: cf.Seq, replica: cf.Replica}, nil
 }

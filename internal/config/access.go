@@ -29,6 +29,7 @@ type Access struct {
 	AuditMaxFiles Int    `toml:"audit_max_files"`
 	AuditStdout   Bool   `toml:"audit_stdout"`
 	AuditKeyFile  String `toml:"audit_key_file"`
+	ReplicaID     String `toml:"replica_id"`
 
 	Tokens      []Token      `toml:"token"`
 	ClientCerts []ClientCert `toml:"client_cert"`
@@ -78,7 +79,7 @@ const (
 )
 
 func defaultAccess() Access {
-	return Access{RateLimit: DefaultRateLimit, RateBurst: DefaultRateBurst, DenyStatus: 404, AuditMaxSize: 100 << 20, AuditMaxFiles: 10}
+	return Access{RateLimit: DefaultRateLimit, RateBurst: DefaultRateBurst, DenyStatus: 404, AuditMaxSize: 100 << 20, AuditMaxFiles: 10, ReplicaID: String(DefaultReplicaID())}
 }
 
 func (a *Access) keys() []Key {
@@ -97,6 +98,7 @@ func (a *Access) keys() []Key {
 		{Name: "audit-max-files", Value: &a.AuditMaxFiles, Usage: "rotated audit `files` to keep (0: all)"},
 		{Name: "audit-stdout", Value: &a.AuditStdout, Usage: "also write the audit log to stdout"},
 		{Name: "audit-key-file", Value: &a.AuditKeyFile, Usage: "`file` with a key that seals audit lines with HMAC-SHA256 (gatehouse audit keygen)"},
+		{Name: "replica-id", Value: &a.ReplicaID, Usage: "`name` of this replica, written into every audit record; each replica keeps its own audit chain (default: the host name)"},
 	}
 }
 
@@ -142,6 +144,9 @@ func (a *Access) validate() error {
 	}
 	if a.AuditKeyFile != "" && a.AuditFile == "" && !a.AuditStdout {
 		return bad("audit-key-file", "seals the audit log, but there is none: set audit-file or audit-stdout too")
+	}
+	if err := checkReplicaID(a.ReplicaID); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i, t := range a.Tokens {

@@ -26,6 +26,7 @@ type Docker struct {
 	AuditMaxSize    Int      `toml:"audit_max_size"`
 	AuditMaxFiles   Int      `toml:"audit_max_files"`
 	AuditKeyFile    String   `toml:"audit_key_file"`
+	ReplicaID       String   `toml:"replica_id"`
 	LogFormat       String   `toml:"log_format"`
 	LogLevel        String   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
@@ -67,6 +68,7 @@ func DefaultDocker() *Docker {
 		AuditStdout:     true,
 		AuditMaxSize:    100 << 20,
 		AuditMaxFiles:   10,
+		ReplicaID:       String(DefaultReplicaID()),
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: Duration(10 * time.Second),
@@ -97,6 +99,7 @@ func (c *Docker) Keys() []Key {
 		{Name: "audit-max-size", Value: &c.AuditMaxSize, Usage: "rotate the audit log at this many `bytes` (0: never)"},
 		{Name: "audit-max-files", Value: &c.AuditMaxFiles, Usage: "rotated audit `files` to keep (0: all)"},
 		{Name: "audit-key-file", Value: &c.AuditKeyFile, Usage: "`file` with a key that seals audit lines with HMAC-SHA256 (gatehouse audit keygen)"},
+		{Name: "replica-id", Value: &c.ReplicaID, Usage: "`name` of this replica, written into every audit record (default: the host name)"},
 		{Name: "log-format", Value: &c.LogFormat, Usage: "log `format`: text or json"},
 		{Name: "log-level", Value: &c.LogLevel, Usage: "log `level`: debug, info, warn or error"},
 		{Name: "shutdown-timeout", Value: &c.ShutdownTimeout, Usage: "how long (`duration`) requests may take to finish on SIGTERM"},
@@ -169,6 +172,9 @@ func (c *Docker) Validate() error {
 	}
 	if c.AuditMaxSize < 0 || c.AuditMaxFiles < 0 {
 		return bad("audit-max-size", "must not be negative")
+	}
+	if err := checkReplicaID(c.ReplicaID); err != nil {
+		return err
 	}
 	if err := checkLogging(c.LogFormat, c.LogLevel); err != nil {
 		return err
