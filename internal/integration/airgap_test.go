@@ -155,14 +155,22 @@ func rewriteBundle(t *testing.T, src string, edit func(name string, data []byte)
 	return dst
 }
 
+// exportedProject fills a store from up with project's modules and
+// exports all of it; it returns the store and the bundle.
+func exportedProject(t *testing.T, up *testproxy.Server) (data, bundle string) {
+	t.Helper()
+	data = fillStore(t, up, project(t))
+	bundle = filepath.Join(t.TempDir(), "bundle.tar")
+	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	return data, bundle
+}
+
 // One byte of one zip changed: import refuses, names the zip, and the
 // store stays empty. The same with the manifest's hash updated to match:
 // the zip's h1 is then not the checksum database's.
 func TestAirGapTamperedBundleRefused(t *testing.T) {
 	up := testproxy.New(t)
-	data := fillStore(t, up, project(t))
-	bundle := filepath.Join(t.TempDir(), "bundle.tar")
-	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	_, bundle := exportedProject(t, up)
 	const victim = "files/example.com/hello/v2/@v/v2.0.0.zip"
 	flip := func(name string, data []byte) []byte {
 		if name == victim {
@@ -411,9 +419,7 @@ func addEntries(t *testing.T, src string, extra map[string][]byte) string {
 // nothing of the bundle is kept.
 func TestAirGapUnprovenSumDBEntriesRefused(t *testing.T) {
 	up := testproxy.New(t)
-	data := fillStore(t, up, project(t))
-	bundle := filepath.Join(t.TempDir(), "bundle.tar")
-	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	_, bundle := exportedProject(t, up)
 	fake := "example.com/evil v1.0.0 h1:" + strings.Repeat("A", 43) + "=\nexample.com/evil v1.0.0/go.mod h1:" + strings.Repeat("A", 43) + "=\n"
 	for name, body := range map[string][]byte{
 		// A record no manifest module names, so no proof is checked.
@@ -493,9 +499,7 @@ func TestAirGapOfflineContactsNothing(t *testing.T) {
 // lookup answer. A record vouches only for its own module: refused.
 func TestAirGapRecordOfAnotherModuleRefused(t *testing.T) {
 	up := testproxy.New(t)
-	data := fillStore(t, up, project(t))
-	bundle := filepath.Join(t.TempDir(), "bundle.tar")
-	mustGatehouse(t, "export", "--data", data, "--sumdb", up.GOSUMDB(), "-o", bundle)
+	_, bundle := exportedProject(t, up)
 	const a, b = "sumdb/records/example.com/hello@v1.0.0", "sumdb/records/example.com/greet@v1.1.0"
 	recs := map[string][]byte{}
 	rewriteBundle(t, bundle, func(name string, data []byte) []byte {
